@@ -1,0 +1,82 @@
+"""MNIST playground: draw a digit, train classic PyTorch models live, evaluate and explore them.
+
+    python app.py [--share] [--public] [--host H] [--port P] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import gradio as gr
+
+from mnist_demo.config import pick_device
+from mnist_demo.registry import ModelRegistry
+from mnist_demo.service import PUBLIC_LIMITS, Limits, Service, VisitorSession
+from ui.dataset_tab import build_dataset_tab
+from ui.draw import build_draw_tab
+from ui.evaluate_tab import build_evaluate_tab
+from ui.train_tab import build_train_tab
+
+TITLE = "MNIST playground"
+CSS = """
+#seen img { image-rendering: pixelated; }
+#pad { max-width: 420px; margin: 0 auto; }
+"""
+INTRO = """# ✏️ MNIST playground
+Draw a digit and watch seven classic PyTorch models read it. Train them live on the real MNIST set,
+see where they go wrong, and explore the data — all on a laptop CPU."""
+
+
+def build_demo(service: Service) -> gr.Blocks:
+    """The whole app as a gr.Blocks (not launched)."""
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(INTRO)
+        for line in service.status_lines():
+            gr.Markdown(f"⚠️ {line}")
+        # One VisitorSession per browser session; its models are freed (and a run stopped) when it ends.
+        state = gr.State(VisitorSession, delete_callback=lambda s: s.close() if s else None)
+        with gr.Tabs():
+            with gr.Tab("Draw", id="draw"):
+                draw = build_draw_tab(service, state)
+            with gr.Tab("Evaluate", id="evaluate"):
+                eval_model = build_evaluate_tab(service, state)
+            with gr.Tab("Train", id="train"):
+                build_train_tab(service, state, draw["model"], [eval_model])
+            with gr.Tab("Dataset", id="dataset"):
+                build_dataset_tab(service)
+    return demo
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags; host and port default to GRADIO_SERVER_NAME / GRADIO_SERVER_PORT."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--share", action="store_true", help="create a public gradio.live link (turns on public mode)")
+    p.add_argument("--public", action="store_true", help="public mode: cap training per visitor")
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME"))
+    p.add_argument("--port", type=int, default=int(os.environ["GRADIO_SERVER_PORT"])
+                   if os.environ.get("GRADIO_SERVER_PORT") else None)
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    return p.parse_args(argv)
+
+
+def is_public(args: argparse.Namespace) -> bool:
+    """Public mode: --share, --public, or running on a Hugging Face Space."""
+    return bool(args.share or args.public or os.environ.get("SYSTEM") == "spaces" or os.environ.get("SPACE_ID"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Load the committed checkpoints, build the app and serve it."""
+    args = parse_args(argv)
+    public = is_public(args)
+    registry = ModelRegistry(pick_device(args.device))
+    registry.load_all()
+    service = Service(registry, PUBLIC_LIMITS if public else Limits())
+    demo = build_demo(service)
+    demo.queue(max_size=64 if public else None)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS,
+                theme=gr.themes.Soft())
+
+
+if __name__ == "__main__":
+    main()

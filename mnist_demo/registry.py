@@ -1,0 +1,73 @@
+"""ModelRegistry: loads each committed checkpoint once and serves it read-only on one device."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checkpoints import CheckpointError, checkpoint_path, load_checkpoint
+from .config import CHECKPOINT_DIR
+from .models import CLASSIFIERS
+
+
+class ModelRegistry:
+    """Committed models, loaded lazily, cached under a lock; broken checkpoints are reported, not fatal."""
+
+    def __init__(self, device: torch.device | str = "cpu", directory: Path | None = None) -> None:
+        self.device = torch.device(device)
+        self.directory = Path(directory or CHECKPOINT_DIR)
+        self._models: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
+        self._errors: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def load_all(self) -> None:
+        """Load every classifier now (start-up), recording the ones that fail."""
+        for name in CLASSIFIERS:
+            try:
+                self.get(name)
+            except CheckpointError:
+                pass
+
+    def get(self, name: str) -> tuple[nn.Module, dict[str, Any]]:
+        """(model, metadata) for a committed classifier; CheckpointError/KeyError when unavailable."""
+        if name not in CLASSIFIERS:
+            raise KeyError(f"unknown model {name!r}; choose one of {', '.join(CLASSIFIERS)}")
+        with self._lock:
+            if name not in self._models:
+                if name in self._errors:
+                    raise CheckpointError(self._errors[name])
+                try:
+                    model, meta = load_checkpoint(name, self.device, checkpoint_path(name, self.directory))
+                except CheckpointError as exc:
+                    self._errors[name] = str(exc)
+                    raise
+                for p in model.parameters():  # shared by every visitor: never trained in place
+                    p.requires_grad_(False)
+                self._models[name] = (model, meta)
+            return self._models[name]
+
+    def model(self, name: str) -> nn.Module:
+        """The model alone."""
+        return self.get(name)[0]
+
+    def available(self) -> list[str]:
+        """Classifiers whose checkpoints load, in registry order."""
+        self.load_all()
+        return [n for n in CLASSIFIERS if n in self._models]
+
+    def errors(self) -> dict[str, str]:
+        """name -> message for checkpoints that are missing or corrupt."""
+        self.load_all()
+        return dict(self._errors)
+
+    def best(self) -> str:
+        """The available classifier with the highest recorded test accuracy."""
+        names = self.available()
+        if not names:
+            raise CheckpointError("no checkpoint could be loaded; rebuild them with: "
+                                  "python -m mnist_demo.train --model all --recipe best")
+        return max(names, key=lambda n: self._models[n][1]["metrics"].get("accuracy", 0.0))

@@ -1,0 +1,304 @@
+"""The UI-facing façade: turns core results into plain values the app shows (no Gradio here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoints import CheckpointError, make_payload, round_trip_weights, save_payload
+from .config import TrainConfig
+from .data import MnistSplit, load_mnist
+from .engine import EvalResult, evaluate, predict_logits, train_classifier
+from .models import CLASSIFIERS, get_spec
+from .predict import Prediction, predict_many, predict_probs
+from .preprocess import Preprocessed, preprocess
+from .registry import ModelRegistry
+
+SESSION_PREFIX = "yours: "
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one visitor may ask of a training run (tighter in public mode)."""
+
+    max_epochs: float = 30.0
+    max_train_size: int = 60_000
+    max_batch: int = 1024
+    max_seconds: float = 3600.0
+
+
+PUBLIC_LIMITS = Limits(max_epochs=2.0, max_train_size=20_000, max_batch=512, max_seconds=90.0)
+
+
+class VisitorSession:
+    """One visitor's own state: the models they trained and the flag their Stop button sets.
+
+    A plain class, not a dataclass: gradio serialises dataclass state values into the page config.
+    """
+
+    def __init__(self) -> None:
+        self.models: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
+        self.stop = threading.Event()
+        self.training = False
+        self.runs = 0
+
+    def close(self) -> None:
+        """Stop any run and drop the models (the session has ended)."""
+        self.stop.set()
+        self.models.clear()
+
+
+@dataclass
+class TrainUpdate:
+    """What the Train tab shows after each event of a run."""
+
+    steps: list[int]
+    losses: list[float]
+    acc_steps: list[int]
+    accs: list[float]
+    progress: float  # 0..1
+    status: str
+    done: bool = False
+    result: EvalResult | None = None
+    model_name: str | None = None
+    checkpoint: Path | None = None
+    sample_images: np.ndarray | None = None  # (10, 28, 28): the seed's "10 predictions vs real labels"
+    sample_titles: list[str] = field(default_factory=list)
+
+
+def _finite(x: Any, what: str) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {x!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{what} must be a finite number, got {x!r}")
+    return v
+
+
+class Service:
+    """Everything the app calls: prediction, live training, evaluation, dataset views."""
+
+    def __init__(self, registry: ModelRegistry, limits: Limits | None = None) -> None:
+        self.registry = registry
+        self.device = registry.device
+        self.limits = limits or Limits()
+        self._eval_cache: dict[str, tuple[EvalResult, float]] = {}
+        self._cache_lock = threading.Lock()
+
+    # ---------- models ----------
+    def model_names(self, session: VisitorSession | None = None) -> list[str]:
+        """Committed models that load, then this visitor's own, for a dropdown."""
+        own = [SESSION_PREFIX + n for n in (session.models if session else {})]
+        return self.registry.available() + own
+
+    def best_model(self) -> str:
+        """The committed model with the highest test accuracy."""
+        return self.registry.best()
+
+    def resolve(self, name: str, session: VisitorSession | None = None) -> tuple[nn.Module, dict[str, Any]]:
+        """(model, metadata) for a committed name or a 'yours: …' session name."""
+        if not isinstance(name, str) or not name:
+            raise ValueError("choose a model")
+        if name.startswith(SESSION_PREFIX):
+            key = name[len(SESSION_PREFIX):]
+            if session is None or key not in session.models:
+                raise KeyError(f"{name!r} is not one of your trained models (they live only in your browser session)")
+            return session.models[key]
+        if name not in CLASSIFIERS:
+            raise KeyError(f"unknown model {name!r}; choose one of {', '.join(CLASSIFIERS)}")
+        return self.registry.get(name)
+
+    def status_lines(self) -> list[str]:
+        """One line per committed checkpoint that failed to load, naming the rebuild command."""
+        return [f"{n} is unavailable: {msg}" for n, msg in self.registry.errors().items()]
+
+    # ---------- draw ----------
+    def preprocess(self, value: Any, **switches: bool) -> Preprocessed | None:
+        """MNIST-style input for a pad value (None when blank)."""
+        return preprocess(value, **switches)
+
+    def predict(self, value: Any, name: str, session: VisitorSession | None = None
+                ) -> tuple[Preprocessed | None, Prediction | None, list[Prediction]]:
+        """(preprocessed, chosen model's prediction, every committed model's prediction) for one drawing."""
+        model, _ = self.resolve(name, session)
+        pre = preprocess(value)
+        if pre is None:
+            return None, None, []
+        main = Prediction(name, *predict_probs(model, pre.image))
+        others = {n: self.registry.model(n) for n in self.registry.available()}
+        if session:
+            others.update({SESSION_PREFIX + k: m for k, (m, _) in session.models.items()})
+        return pre, main, predict_many(others, pre.image)
+
+    # ---------- train ----------
+    def train_config(self, name: str, recipe: str, epochs: Any, batch_size: Any, lr: Any, optimizer: str,
+                     train_size: Any) -> TrainConfig:
+        """A validated TrainConfig from UI values; ValueError with a plain message otherwise."""
+        if name not in CLASSIFIERS:
+            raise ValueError(f"unknown model {name!r}; choose one of {', '.join(CLASSIFIERS)}")
+        if recipe not in ("seed", "best"):
+            raise ValueError(f"unknown recipe {recipe!r}: use 'seed' or 'best'")
+        lim = self.limits
+        ep = _finite(epochs, "epochs")
+        if not 0 < ep <= lim.max_epochs:
+            raise ValueError(f"epochs must be between 0 and {lim.max_epochs:g}, got {ep:g}")
+        bs = _finite(batch_size, "batch size")
+        if bs != int(bs) or not 1 <= bs <= lim.max_batch:
+            raise ValueError(f"batch size must be a whole number from 1 to {lim.max_batch}, got {batch_size}")
+        rate = _finite(lr, "learning rate")
+        if not 0 < rate <= 1:
+            raise ValueError(f"learning rate must be in (0, 1], got {rate:g}")
+        size = _finite(train_size, "training-set size")
+        if size != int(size) or not 100 <= size <= lim.max_train_size:
+            raise ValueError(f"training-set size must be a whole number from 100 to {lim.max_train_size}")
+        if optimizer not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"unknown optimiser {optimizer!r}: use adam, adamw or sgd")
+        base = get_spec(name).recipe(recipe)
+        assert isinstance(base, TrainConfig)
+        # Live runs evaluate every 50 steps on 2,000 test images, as the seeds do, so the curve moves.
+        return dataclasses.replace(base, epochs=ep, batch_size=int(bs), lr=rate, optimizer=optimizer,
+                                   train_size=int(size), eval_every=50, eval_size=2000, log_every=10)
+
+    def train_stream(self, name: str, cfg: TrainConfig, session: VisitorSession) -> Iterator[TrainUpdate]:
+        """Train a fresh `name` for this visitor, yielding updates; the model joins the session at the end."""
+        if session.training:
+            raise RuntimeError("you already have a training run going; stop it or wait for it to finish")
+        session.training = True
+        session.stop.clear()
+        try:
+            yield from self._train(name, cfg, session)
+        finally:
+            session.training = False
+
+    def _train(self, name: str, cfg: TrainConfig, session: VisitorSession) -> Iterator[TrainUpdate]:
+        yield TrainUpdate([], [], [], [], 0.0, "Loading MNIST…")
+        train, test = load_mnist(train=True), load_mnist(train=False)
+        model = get_spec(name).build()
+        steps: list[int] = []
+        losses: list[float] = []
+        acc_steps: list[int] = []
+        accs: list[float] = []
+        start = time.perf_counter()
+        timed_out = False
+
+        def should_stop() -> bool:
+            nonlocal timed_out
+            timed_out = time.perf_counter() - start > self.limits.max_seconds
+            return session.stop.is_set() or timed_out
+
+        last = None
+        for ev in train_classifier(model, cfg, train, test, self.device, should_stop):
+            last = ev
+            steps.append(ev.step)
+            losses.append(ev.loss)
+            if ev.test_acc is not None:
+                acc_steps.append(ev.step)
+                accs.append(ev.test_acc)
+            acc_txt = f" · test accuracy {accs[-1]:.2%}" if accs else ""
+            status = (f"Training {name}: step {ev.step}/{ev.total_steps} · epoch {ev.epoch:.2f} · "
+                      f"loss {ev.loss:.4f}{acc_txt} · {ev.images_per_s:,.0f} images/s")
+            if not ev.done:
+                yield TrainUpdate(steps, losses, acc_steps, accs, ev.step / ev.total_steps, status)
+        yield TrainUpdate(steps, losses, acc_steps, accs, 0.99, "Scoring on the 10,000 test images…")
+        round_trip_weights(model)
+        result = evaluate(model, test, self.device)
+        session.runs += 1
+        key = f"{name} #{session.runs}"
+        for p in model.parameters():
+            p.requires_grad_(False)
+        why = " (stopped early)" if last and last.stopped else ""
+        if timed_out:
+            why = f" (stopped at the {self.limits.max_seconds:.0f} s limit)"
+        metrics = {"accuracy": result.accuracy, "per_class": result.per_class, "epochs": cfg.epochs,
+                   "train_seconds": round(time.perf_counter() - start, 1), "device": str(self.device),
+                   "steps": last.step if last else 0, "recipe": "custom"}
+        payload = make_payload(name, model, metrics, cfg)
+        session.models[key] = (model, {k: v for k, v in payload.items() if k != "state_dict"})
+        path = Path(tempfile.mkdtemp(prefix="mnist_demo_")) / f"{name}_run{session.runs}.pt"
+        save_payload(payload, path)
+        x = test.float_images("cpu", 10)
+        preds = predict_logits(model, x.to(self.device)).argmax(1).cpu().numpy()
+        titles = [f"pred {p} / real {r}" for p, r in zip(preds, test.labels[:10].tolist())]
+        status = (f"Done{why}: {name} reached {result.accuracy:.2%} on the 10,000 test images after "
+                  f"{metrics['steps']} steps in {metrics['train_seconds']} s. It is now selectable as "
+                  f"“{SESSION_PREFIX}{key}” on the Draw tab (for you only).")
+        yield TrainUpdate(steps, losses, acc_steps, accs, 1.0, status, True, result, SESSION_PREFIX + key, path,
+                          x[:, 0].numpy(), titles)
+
+    # ---------- evaluate ----------
+    def evaluation(self, name: str, session: VisitorSession | None = None) -> tuple[EvalResult, float]:
+        """(EvalResult on the full test set, inference ms per image); committed models are cached."""
+        model, _ = self.resolve(name, session)
+        with self._cache_lock:
+            if name in self._eval_cache and not name.startswith(SESSION_PREFIX):
+                return self._eval_cache[name]
+        test = load_mnist(train=False)
+        t0 = time.perf_counter()
+        res = evaluate(model, test, self.device)
+        ms = (time.perf_counter() - t0) * 1000 / len(test)
+        if not name.startswith(SESSION_PREFIX):
+            with self._cache_lock:
+                self._eval_cache[name] = (res, ms)
+        return res, ms
+
+    def misclassified(self, res: EvalResult, limit: int = 24) -> list[tuple[np.ndarray, str]]:
+        """The most confident mistakes as (image 28×28, 'true 4 → 9 (0.93)')."""
+        test = load_mnist(train=False)
+        wrong = np.nonzero(res.preds != res.labels)[0]
+        wrong = wrong[np.argsort(-res.confidence[wrong])][:limit]
+        return [(test.images[i].numpy(), f"true {res.labels[i]} → {res.preds[i]} ({res.confidence[i]:.2f})")
+                for i in wrong]
+
+    def comparison(self, session: VisitorSession | None = None) -> list[list[Any]]:
+        """Rows [model, seed, params, accuracy %, inference ms/image, recipe] for every available model."""
+        rows = []
+        for name in self.model_names(session):
+            model, meta = self.resolve(name, session)
+            res, ms = self.evaluation(name, session)
+            base = name[len(SESSION_PREFIX):].split(" #")[0] if name.startswith(SESSION_PREFIX) else name
+            rows.append([name, get_spec(base).seed_file, sum(p.numel() for p in model.parameters()),
+                         round(res.accuracy * 100, 2), round(ms, 4), meta.get("metrics", {}).get("recipe", "?")])
+        return rows
+
+    # ---------- dataset ----------
+    @staticmethod
+    def dataset(train: bool = True) -> MnistSplit:
+        """The MNIST split (loaded on first use)."""
+        return load_mnist(train=train)
+
+    def class_examples(self, digit: int, n: int = 32, offset: int = 0) -> list[tuple[np.ndarray, str]]:
+        """n training images of one digit starting at `offset` (browse by class)."""
+        tr = load_mnist(train=True)
+        idx = torch.nonzero(tr.labels == int(digit), as_tuple=True)[0][offset:offset + n]
+        return [(tr.images[i].numpy(), f"#{int(i)}") for i in idx]
+
+    def mean_images(self) -> np.ndarray:
+        """(10, 28, 28) mean training image of each digit in [0, 1]."""
+        tr = load_mnist(train=True)
+        return np.stack([tr.images[tr.labels == d].float().mean(0).numpy() / 255 for d in range(10)])
+
+    @staticmethod
+    def random_batch(seed: int, n: int = 64) -> tuple[np.ndarray, list[int]]:
+        """A seeded random batch of training images (n, 28, 28) uint8 and their labels."""
+        tr = load_mnist(train=True)
+        idx = torch.randperm(len(tr), generator=torch.Generator().manual_seed(int(seed)))[:n]
+        return tr.images[idx].numpy(), tr.labels[idx].tolist()
+
+
+def checkpoint_error_text(exc: Exception) -> str:
+    """A visitor-facing sentence for checkpoint and lookup failures."""
+    if isinstance(exc, CheckpointError):
+        return f"That model is unavailable: {exc}"
+    return str(exc).strip("'\"")

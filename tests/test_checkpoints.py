@@ -1,0 +1,75 @@
+"""Checkpoint round trips, fp16 storage for big models, atomic writes and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_demo.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    read_payload,
+    save_checkpoint,
+    storage_dtype,
+)
+from mnist_demo.config import TrainConfig
+from mnist_demo.models import build_model
+
+
+@pytest.mark.parametrize("name", ["cnn", "lstm", "cnn_fc3"])
+def test_round_trip_gives_identical_logits(tmp_path: Path, name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    if storage_dtype(model) == torch.float16:  # what is stored is what is measured
+        from mnist_demo.checkpoints import round_trip_weights
+
+        round_trip_weights(model)
+    path = save_checkpoint(name, model, {"accuracy": 0.5}, TrainConfig(), tmp_path / f"{name}.pt")
+    loaded, meta = load_checkpoint(name, "cpu", path)
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+    assert meta["metrics"]["accuracy"] == 0.5 and meta["train_config"]["batch_size"] == 64
+    assert set(meta["versions"]) == {"torch", "torchvision", "python"}
+
+
+def test_big_model_is_stored_in_half_precision_under_10_mb(tmp_path: Path) -> None:
+    model = build_model("cnn_fc3")
+    assert storage_dtype(model) == torch.float16
+    path = save_checkpoint("cnn_fc3", model, {}, TrainConfig(), tmp_path / "cnn_fc3.pt")
+    assert path.stat().st_size < 10_000_000
+    assert read_payload(path)["dtype"] == "float16"
+
+
+def test_corrupt_and_missing_checkpoints_name_the_rebuild_command(tmp_path: Path) -> None:
+    bad = tmp_path / "cnn.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="python -m mnist_demo.train --model cnn"):
+        load_checkpoint("cnn", "cpu", bad)
+    with pytest.raises(CheckpointError, match="missing.*python -m mnist_demo.train --model lstm"):
+        load_checkpoint("lstm", "cpu", tmp_path / "lstm.pt")
+    torch.save({"format": 1, "name": "cnn", "state_dict": {"x": torch.zeros(1)}}, bad)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_checkpoint("cnn", "cpu", bad)
+
+
+def test_wrong_model_in_file_is_refused(tmp_path: Path) -> None:
+    path = save_checkpoint("mlp", build_model("mlp"), {}, TrainConfig(), tmp_path / "cnn.pt")
+    with pytest.raises(CheckpointError, match="holds 'mlp'"):
+        load_checkpoint("cnn", "cpu", path)
+
+
+def test_failed_write_leaves_the_old_file_intact(tmp_path: Path, monkeypatch) -> None:
+    path = save_checkpoint("mlp", build_model("mlp"), {"accuracy": 0.9}, TrainConfig(), tmp_path / "mlp.pt")
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt  # as if the CLI were killed mid-write
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint("mlp", build_model("mlp"), {"accuracy": 0.1}, TrainConfig(), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["mlp.pt"]  # no temp files left behind

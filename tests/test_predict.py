@@ -1,0 +1,31 @@
+"""The plain Python API predict_digit, with the committed models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnist_demo import predict as predict_mod
+from mnist_demo.predict import BlankDrawingError, predict_digit
+from tests.test_preprocess import seven
+
+
+def test_predict_digit_returns_ten_probabilities() -> None:
+    probs = predict_digit(seven())
+    assert list(probs) == [str(d) for d in range(10)]
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
+    assert max(probs, key=probs.get) == "7"
+    assert max(predict_digit(np.asarray(seven()), model="lenet5"), key=probs.get) == "7"
+
+
+def test_blank_and_unknown() -> None:
+    with pytest.raises(BlankDrawingError, match="draw a digit"):
+        predict_digit(np.full((50, 50), 255, np.uint8))
+    with pytest.raises(KeyError, match="choose one of"):
+        predict_digit(seven(), model="nope")
+
+
+def test_public_import_matches_the_module_function() -> None:
+    from mnist_demo import predict_digit as top_level
+
+    assert top_level(seven(), "cnn_fc3") == predict_mod.predict_digit(seven(), "cnn_fc3")

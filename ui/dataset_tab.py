@@ -1,0 +1,75 @@
+"""Dataset tab: one example, a 64-image grid with labels, browse by class, the mean of each digit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from mnist_demo import plots
+from mnist_demo.service import Service
+
+from .common import friendly_errors, upscale
+
+
+def _int(x: Any, what: str, lo: int, hi: int) -> int:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a whole number from {lo} to {hi}") from None
+    if v != v or not lo <= v <= hi or v != int(v):
+        raise ValueError(f"{what} must be a whole number from {lo} to {hi}, got {x}")
+    return int(v)
+
+
+def build_dataset_tab(service: Service) -> None:
+    """Lay out the Dataset tab and wire its events."""
+
+    @friendly_errors
+    def example(index: Any, progress: gr.Progress = gr.Progress()) -> tuple:
+        progress(0.1, desc="Loading MNIST…")
+        tr = service.dataset(train=True)
+        i = _int(index, "index", 0, len(tr) - 1)
+        return upscale(tr.images[i].numpy(), 196), f"### Training image #{i}: label **{int(tr.labels[i])}**"
+
+    @friendly_errors
+    def grid(seed: Any, progress: gr.Progress = gr.Progress()) -> Any:
+        progress(0.1, desc="Loading MNIST…")
+        imgs, labels = service.random_batch(_int(seed, "seed", 0, 2**31 - 1), 64)
+        return plots.digit_grid(imgs / 255.0, [str(v) for v in labels], ncols=8,
+                                title="A batch of 64 (as torchvision's make_grid shows it), with labels")
+
+    @friendly_errors
+    def by_class(digit: Any, page: Any) -> list:
+        d = _int(digit, "digit", 0, 9)
+        p = _int(page, "page", 0, 200)
+        return [(upscale(img, 84), cap) for img, cap in service.class_examples(d, 32, 32 * p)]
+
+    @friendly_errors
+    def means(progress: gr.Progress = gr.Progress()) -> Any:
+        progress(0.1, desc="Averaging 60,000 images…")
+        return plots.mean_digits(service.mean_images())
+
+    with gr.Row():
+        with gr.Column(scale=1, min_width=240):
+            index = gr.Number(value=0, precision=0, label="Training image index (0–59,999)", elem_id="ds-index")
+            show = gr.Button("Show example", elem_id="ds-show")
+            caption = gr.Markdown("The seed's first figure: training image #0 and its label.")
+            img = gr.Image(label="Example", height=210, width=210, interactive=False, buttons=[])
+        with gr.Column(scale=2, min_width=360):
+            seed = gr.Number(value=0, precision=0, label="Shuffle seed", elem_id="ds-seed")
+            grid_btn = gr.Button("Draw a batch of 64", elem_id="ds-grid")
+            grid_plot = gr.Plot(label="64 images with labels")
+    with gr.Row():
+        digit = gr.Radio([str(d) for d in range(10)], value="0", label="Browse a digit", elem_id="ds-digit")
+        page = gr.Number(value=0, precision=0, label="Page", minimum=0, maximum=200)
+        digit_btn = gr.Button("Show this digit", elem_id="ds-class")
+    gallery = gr.Gallery(label="Training images of this digit", columns=8, height=300, object_fit="contain")
+    mean_btn = gr.Button("Mean image of each digit", elem_id="ds-means")
+    mean_plot = gr.Plot(label="Means")
+    show.click(example, index, [img, caption], api_name="dataset_example", show_progress_on=[caption])
+    grid_btn.click(grid, seed, grid_plot, api_name="dataset_grid")
+    for trig in (digit.change, page.change):
+        trig(by_class, [digit, page], gallery, api_name=False)
+    digit_btn.click(by_class, [digit, page], gallery, api_name="dataset_class")
+    mean_btn.click(means, None, mean_plot, api_name="dataset_means")

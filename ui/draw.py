@@ -1,0 +1,81 @@
+"""Draw tab: the sketchpad, the chosen model's top-3, every model side by side, the 28×28 it sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from mnist_demo import plots
+from mnist_demo.service import Service, VisitorSession
+
+from .common import BRUSH_RADIUS, CANVAS, DRAW_A_DIGIT, blank_pad, friendly_errors, upscale
+
+TABLE_COLS = ["model", "top-1", "confidence", "2nd", "latency (ms)"]
+
+
+def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
+    """Lay out the Draw tab and wire its events; returns components other tabs update."""
+    names = service.model_names()
+    best = service.best_model() if names else None
+
+    @friendly_errors
+    def predict_label(value: Any, model: str, session: VisitorSession | None = None) -> Any:
+        _pre, main, _ = service.predict(value, model, session)
+        if main is None:
+            return DRAW_A_DIGIT
+        return main.as_dict()
+
+    @friendly_errors
+    def details(value: Any, model: str, session: VisitorSession) -> tuple:
+        pre, main, every = service.predict(value, model, session)
+        if pre is None or main is None:
+            return (DRAW_A_DIGIT, pd.DataFrame(columns=TABLE_COLS), None, None,
+                    "✏️ **Draw a digit** on the pad: one finished stroke is enough to get a first guess.")
+        rows = []
+        for p in every:
+            order = p.probs.argsort()[::-1]
+            rows.append([p.model, int(order[0]), round(p.confidence, 4), int(order[1]), round(p.ms, 2)])
+        agree = sum(r[1] == main.digit for r in rows)
+        msg = (f"**{model}** reads a **{main.digit}** ({main.confidence:.1%}). "
+               f"{agree} of {len(rows)} models agree.")
+        fig = plots.probability_bars([p.model for p in every], [p.probs for p in every])
+        return (main.as_dict(), pd.DataFrame(rows, columns=TABLE_COLS), fig, upscale(pre.image), msg)
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=300):
+            with gr.Column():  # a pad directly in a Row is mis-centred on some loads (gradio-6 notes §1)
+                pad = gr.Sketchpad(
+                    value=blank_pad(), image_mode="RGBA", type="numpy", canvas_size=(CANVAS, CANVAS),
+                    layers=False, transforms=(), elem_id="pad", label="Draw a digit (0–9)",
+                    brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_RADIUS),
+                    interactive=True,
+                )
+            model_dd = gr.Dropdown(names, value=best, label="Model", elem_id="draw-model",
+                                   info="Default: the most accurate committed model")
+            with gr.Row():
+                clear_btn = gr.Button("Clear", elem_id="clear")
+                predict_btn = gr.Button("Predict", variant="primary", elem_id="predict")
+        with gr.Column(scale=6, min_width=320):
+            message = gr.Markdown("✏️ **Draw a digit** on the pad.", elem_id="draw-message")
+            label = gr.Label(num_top_classes=3, label="Top 3", elem_id="label")
+            seen = gr.Image(label="What the model sees (28×28)", height=180, width=180, interactive=False,
+                            elem_id="seen", buttons=[])
+    with gr.Row():
+        bars = gr.Plot(label="Every model on this drawing", elem_id="bars")
+    table = gr.Dataframe(headers=TABLE_COLS, label="Side by side", interactive=False, elem_id="table")
+
+    outs = [label, table, bars, seen, message]
+    common = dict(concurrency_id="predict", concurrency_limit=4, show_progress="hidden")
+    predict_btn.click(predict_label, [pad, model_dd], label, api_name="predict", **common).then(
+        details, [pad, model_dd, state], outs, api_name=False, **common)
+    pad.input(details, [pad, model_dd, state], outs, api_name="draw", trigger_mode="always_last", **common)
+    model_dd.change(details, [pad, model_dd, state], outs, api_name=False, **common)
+
+    def clear() -> tuple:
+        return (blank_pad(), DRAW_A_DIGIT, pd.DataFrame(columns=TABLE_COLS), None, None,
+                "✏️ **Draw a digit** on the pad.")
+
+    clear_btn.click(clear, None, [pad, *outs], api_name=False, queue=False)
+    return {"pad": pad, "model": model_dd}

@@ -1,0 +1,60 @@
+"""Evaluate tab: accuracy, per-class bars, confusion, mistakes, the seed's 2×5 grid, all models compared."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from mnist_demo import plots
+from mnist_demo.service import Service, VisitorSession
+
+from .common import friendly_errors
+
+COMPARE_COLS = ["model", "seed", "params", "accuracy (%)", "inference ms/image", "recipe"]
+
+
+def build_evaluate_tab(service: Service, state: gr.State) -> gr.Dropdown:
+    """Lay out the Evaluate tab; returns its model dropdown (the Train tab adds visitors' models)."""
+    names = service.model_names()
+
+    @friendly_errors
+    def run(name: str, session: VisitorSession, progress: gr.Progress = gr.Progress()) -> tuple:
+        progress(0.1, desc="Scoring 10,000 test images (MNIST loads on first use)…")
+        res, ms = service.evaluation(name, session)
+        test = service.dataset(train=False)
+        mistakes = service.misclassified(res)
+        n_wrong = int((res.preds != res.labels).sum())
+        summary = (f"### {name}: {res.accuracy:.2%} on the 10,000 test images\n"
+                   f"{n_wrong} mistakes · {ms:.3f} ms per image in batches · weakest digit "
+                   f"**{int(np.argmin(res.per_class))}** ({min(res.per_class):.2%})")
+        imgs = test.images[:10].numpy() / 255.0
+        titles = [f"Prediction: {p}" for p in res.preds[:10]]
+        colours = ["black" if p == t else "red" for p, t in zip(res.preds[:10], res.labels[:10])]
+        grid = plots.digit_grid(imgs, titles, ncols=5, colours=colours, title="First 10 test digits (red = wrong)")
+        return (summary, plots.per_class_bars(res.per_class), plots.confusion_matrix(res.confusion),
+                mistakes, grid)
+
+    @friendly_errors
+    def compare(session: VisitorSession, progress: gr.Progress = gr.Progress()) -> pd.DataFrame:
+        progress(0.1, desc="Scoring every model on 10,000 test images…")
+        return pd.DataFrame(service.comparison(session), columns=COMPARE_COLS)
+
+    with gr.Row():
+        model = gr.Dropdown(names, value=names[0] if names else None, label="Model", elem_id="eval-model")
+        go = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
+    summary = gr.Markdown("Pick a model and press **Evaluate**.", elem_id="eval-summary")
+    with gr.Row():
+        per_class = gr.Plot(label="Accuracy per digit")
+        confusion = gr.Plot(label="Confusion matrix")
+    with gr.Row():
+        grid = gr.Plot(label="The seed's 2×5 'Prediction: d' grid")
+        gallery = gr.Gallery(label="Most confident mistakes (true → predicted, confidence)", columns=6,
+                             height=360, object_fit="contain", elem_id="mistakes")
+    compare_btn = gr.Button("Compare all models", elem_id="compare")
+    table = gr.Dataframe(headers=COMPARE_COLS, label="All models", interactive=False, elem_id="compare-table")
+    go.click(run, [model, state], [summary, per_class, confusion, gallery, grid], api_name="evaluate",
+             concurrency_id="evaluate", concurrency_limit=2, show_progress_on=[summary])
+    compare_btn.click(compare, state, table, api_name="compare", concurrency_id="evaluate", concurrency_limit=2,
+                      show_progress_on=[table])
+    return model

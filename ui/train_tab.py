@@ -1,0 +1,96 @@
+"""Train tab: a live training run with curves, then per-class accuracy, confusion and a download."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from mnist_demo import plots
+from mnist_demo.config import TrainConfig
+from mnist_demo.models import CLASSIFIERS, get_spec
+from mnist_demo.service import Service, VisitorSession
+
+from .common import friendly_stream
+
+
+def _recipe_values(name: str, recipe: str) -> tuple:
+    cfg = get_spec(name).recipe(recipe)
+    assert isinstance(cfg, TrainConfig)
+    return cfg.epochs, cfg.batch_size, cfg.lr, cfg.optimizer
+
+
+def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
+                    other_models: list[gr.Dropdown]) -> None:
+    """Lay out the Train tab; a finished run adds the model to this visitor's dropdowns."""
+    lim = service.limits
+    ep0, bs0, lr0, opt0 = _recipe_values("cnn", "seed")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            model = gr.Dropdown(list(CLASSIFIERS), value="cnn", label="Model", elem_id="train-model")
+            recipe = gr.Radio(["seed", "best"], value="seed", label="Recipe",
+                              info="seed = the tutorial's settings; best = ours (augmentation, one-cycle)")
+            epochs = gr.Number(value=min(ep0, lim.max_epochs), label=f"Epochs (≤ {lim.max_epochs:g}, fractions ok)",
+                               minimum=0.01, maximum=lim.max_epochs, elem_id="epochs")
+            batch = gr.Number(value=bs0, label="Batch size", precision=0, minimum=1, maximum=lim.max_batch)
+            lr = gr.Number(value=lr0, label="Learning rate", minimum=1e-6, maximum=1.0)
+            opt = gr.Dropdown(["adam", "adamw", "sgd"], value=opt0, label="Optimiser")
+            size = gr.Slider(100, lim.max_train_size, value=min(60_000, lim.max_train_size), step=100,
+                             label="Training images", elem_id="train-size")
+            with gr.Row():
+                start = gr.Button("Start", variant="primary", elem_id="train-start")
+                stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        with gr.Column(scale=2, min_width=360):
+            status = gr.Markdown("Pick a model and press **Start**. The seed's recipe for `cnn` takes about "
+                                 "a quarter of a minute per epoch on a laptop CPU.", elem_id="train-status")
+            with gr.Row():
+                loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", height=260, elem_id="loss-plot")
+                acc_plot = gr.LinePlot(x="step", y="accuracy", title="Test accuracy (2,000 images)", height=260,
+                                       elem_id="acc-plot")
+            with gr.Row():
+                per_class = gr.Plot(label="Accuracy per digit (10,000 test images)")
+                confusion = gr.Plot(label="Confusion matrix")
+            samples = gr.Plot(label="10 predictions vs real labels")
+            download = gr.File(label="Your checkpoint", interactive=False)
+
+    def on_recipe(name: str, which: str) -> tuple:
+        e, b, r, o = _recipe_values(name, which)
+        return min(e, lim.max_epochs), b, r, o
+
+    for trig in (model.change, recipe.change):
+        trig(on_recipe, [model, recipe], [epochs, batch, lr, opt], api_name=False, queue=False)
+
+    @friendly_stream
+    def run(name: str, which: str, ep: Any, bs: Any, rate: Any, optim: str, n: Any, session: VisitorSession,
+            progress: gr.Progress = gr.Progress()) -> Any:
+        cfg = service.train_config(name, which, ep, bs, rate, optim, n)
+        keep = gr.update()
+        for up in service.train_stream(name, cfg, session):
+            progress(up.progress, desc=up.status.split(" · ")[0])
+            loss_df = pd.DataFrame({"step": up.steps, "loss": up.losses})
+            acc_df = pd.DataFrame({"step": up.acc_steps, "accuracy": up.accs})
+            if not up.done:
+                yield loss_df, acc_df, up.status, keep, keep, keep, keep, keep, *[keep] * (1 + len(other_models))
+                continue
+            res = up.result
+            choices = service.model_names(session)
+            dd = gr.update(choices=choices, value=up.model_name)
+            yield (loss_df, acc_df, up.status, plots.per_class_bars(res.per_class),
+                   plots.confusion_matrix(res.confusion),
+                   plots.digit_grid(up.sample_images, up.sample_titles, ncols=5, title="10 predictions vs real labels"),
+                   str(up.checkpoint), dd, *[gr.update(choices=choices) for _ in other_models], keep)
+
+    # The trailing `keep` output is the state itself: returning it tells gradio the session changed.
+    outs = [loss_plot, acc_plot, status, per_class, confusion, samples, download, draw_model, *other_models, state]
+    start.click(run, [model, recipe, epochs, batch, lr, opt, size, state], outs, api_name="train",
+                concurrency_id="train", concurrency_limit=1 if lim.max_epochs <= 2 else 2,
+                show_progress_on=[status])
+
+    def request_stop(session: VisitorSession) -> str:
+        if session is None or not session.training:
+            return "Nothing is training right now."
+        session.stop.set()
+        return "Stopping after the current step… the partial model will still be scored and kept."
+
+    stop.click(request_stop, state, status, api_name="stop_training", queue=False)
