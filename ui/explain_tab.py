@@ -1,0 +1,99 @@
+"""'Why this digit?' tab: saliency and occlusion for the top class and the runner-up, and activations.
+
+It reads the Draw tab's pad in its own events (never slowing Draw's prediction) and caches results
+per (drawing, model, method), so switching back and forth costs only the figure rendering.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gradio as gr
+
+from mnist_demo import explain, plots_explain
+from mnist_demo.service import Service, VisitorSession
+
+from .common import friendly_errors
+
+METHODS = [("integrated gradients", "integrated"), ("gradient × input", "grad_x_input"),
+           ("gradient (where more ink would help)", "gradient")]
+NO_DRAWING = "✏️ **Draw a digit on the Draw tab first**, then come back and press **Explain my drawing**."
+INTRO = ("Pick a model and press **Explain my drawing**. Left: which pixels made the model choose its answer. "
+         "Right: the runner-up — what would make it read *that* digit instead.")
+
+
+def _pct(p: float) -> str:
+    return f"{p:.1%}" if p >= 0.001 else f"{p:.1e}"
+
+
+def build_explain_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
+    """Lay out the 'Why this digit?' tab; `pad` is the Draw tab's sketchpad (the current drawing)."""
+    names = service.model_names()
+    best = service.best_model() if names else None
+    cache = explain.ExplainCache(size=64)
+
+    def _input(value: Any, name: str, session: VisitorSession | None) -> tuple:
+        model, _ = service.resolve(name, session)
+        pre = service.preprocess(value)
+        return model, (None if pre is None else pre.image)
+
+    @friendly_errors
+    def run_explain(value: Any, name: str, method: str, session: VisitorSession | None) -> tuple:
+        model, img = _input(value, name, session)
+        if img is None:
+            return NO_DRAWING, None, None, None
+        t0 = time.perf_counter()
+        key = (explain.image_key(img), name, "maps", method)
+        ex = cache.get_or_compute(key, model, lambda: explain.explain(model, img, method))
+        ms = (time.perf_counter() - t0) * 1000
+        top, ru = ex.top, ex.runner_up
+        msg = (f"**{name}** reads a **{top.digit}** ({_pct(top.prob)}); runner-up **{ru.digit}** "
+               f"({_pct(ru.prob)}). Maps computed in {ms:.0f} ms. Outlines show your ink; "
+               "red = evidence *for* the digit in the title, blue = evidence *against* it.")
+        return (msg, plots_explain.probability_bar(ex.probs, f"{name}: probability per digit"),
+                plots_explain.class_maps(img, top.saliency, top.occlusion, top.digit, top.prob, False, method),
+                plots_explain.class_maps(img, ru.saliency, ru.occlusion, ru.digit, ru.prob, True, method))
+
+    @friendly_errors
+    def run_activations(value: Any, name: str, session: VisitorSession | None) -> Any:
+        model, img = _input(value, name, session)
+        if img is None:
+            return None
+        key = (explain.image_key(img), name, "activations")
+        rows = cache.get_or_compute(key, model, lambda: explain.lstm_row_states(model, img))
+        if rows is not None:
+            return plots_explain.lstm_states(img, *rows)
+        layers = cache.get_or_compute((*key, "conv"), model, lambda: explain.conv_feature_maps(model, img))
+        return plots_explain.feature_map_grid([(f"{lay.name} · {lay.layer}", lay.maps) for lay in layers],
+                                              title=f"{name}: every conv layer's feature maps for your drawing")
+
+    def refresh_models(current: str | None, session: VisitorSession | None) -> Any:
+        choices = service.model_names(session)
+        return gr.update(choices=choices, value=current if current in choices else best)
+
+    with gr.Row(equal_height=True):
+        model_dd = gr.Dropdown(names, value=best, label="Model", elem_id="explain-model",
+                               info="Includes the models you trained on the Train tab")
+        method = gr.Radio(METHODS, value="integrated", label="Saliency method", elem_id="explain-method")
+        go = gr.Button("Explain my drawing", variant="primary", elem_id="explain-run")
+    with gr.Row(equal_height=False):
+        status = gr.Markdown(INTRO, elem_id="explain-status")
+        probs = gr.Plot(label="Probabilities", elem_id="explain-probs")
+    with gr.Row():
+        top_plot = gr.Plot(label="Why this digit?", elem_id="explain-top")
+        ru_plot = gr.Plot(label="What would make it the runner-up?", elem_id="explain-runner-up")
+    acts = gr.Plot(label="Activations: conv feature maps, or the LSTM's memory row by row", elem_id="explain-acts")
+
+    # Own queue, apart from Draw's "predict": explaining never delays a live prediction.
+    common = dict(concurrency_id="explain", concurrency_limit=2)
+    ev = go.click(run_explain, [pad, model_dd, method, state], [status, probs, top_plot, ru_plot],
+                  api_name="explain", show_progress_on=[status], **common)
+    ev.then(run_activations, [pad, model_dd, state], acts, api_name="activations", show_progress_on=[acts], **common)
+    for trig in (model_dd.input, method.input):
+        trig(run_explain, [pad, model_dd, method, state], [status, probs, top_plot, ru_plot], api_name=False,
+             show_progress_on=[status], trigger_mode="always_last", **common)
+    model_dd.input(run_activations, [pad, model_dd, state], acts, api_name=False, show_progress_on=[acts],
+                   trigger_mode="always_last", **common)
+    # The visitor may have trained a model since the page loaded: list it when the dropdown opens.
+    model_dd.focus(refresh_models, [model_dd, state], model_dd, api_name=False, queue=False)
