@@ -12,7 +12,7 @@ import gradio as gr
 
 from mnist_demo.config import pick_device
 from mnist_demo.registry import ModelRegistry
-from mnist_demo.service import PUBLIC_LIMITS, Limits, Service, VisitorSession
+from mnist_demo.service import PUBLIC_LIMITS, Limits, Service
 from ui.dataset_tab import build_dataset_tab
 from ui.draw import build_draw_tab
 from ui.evaluate_tab import build_evaluate_tab
@@ -34,8 +34,9 @@ def build_demo(service: Service) -> gr.Blocks:
         gr.Markdown(INTRO)
         for line in service.status_lines():
             gr.Markdown(f"⚠️ {line}")
-        # One VisitorSession per browser session; its models are freed (and a run stopped) when it ends.
-        state = gr.State(VisitorSession, delete_callback=lambda s: s.close() if s else None)
+        # One VisitorSession per browser session, created by its first training run (None until then);
+        # its models are freed and any run stopped when the session ends.
+        state = gr.State(None, delete_callback=lambda s: s.close() if s else None)
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"):
                 draw = build_draw_tab(service, state)

@@ -18,6 +18,7 @@ BOX = 20  # MNIST digits fit a 20x20 box inside the 28x28 frame
 # Mean stroke width / longest side of MNIST training digits measured with stroke_width() at 28x28
 # (about 2.9 px for a 20 px digit); drawings are re-inked to this ratio before downsampling.
 MNIST_WIDTH_RATIO = 0.145
+WORK_SIDE = 96  # crops are shrunk to this longest side before the per-pixel steps
 MAX_SIDE = 4096  # larger images are downsampled first so a 10k x 10k upload stays cheap
 
 
@@ -60,10 +61,10 @@ def _to_unit_float(arr: np.ndarray) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.number):
         raise BadImageError(f"unsupported pixel type {arr.dtype}")
     a = arr.astype(np.float32)
-    a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
     if np.issubdtype(arr.dtype, np.integer):
         hi = 255.0 if arr.dtype in (np.uint8, np.int8) or a.max(initial=0) <= 255 else float(np.iinfo(arr.dtype).max)
         return np.clip(a / hi, 0, 1)
+    a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)  # only floats can hold NaN/inf
     return np.clip(a / 255.0 if a.max(initial=0) > 1.0 else a, 0, 1)
 
 
@@ -138,13 +139,21 @@ def ink_map(image: Any) -> tuple[np.ndarray, str] | None:
 
 
 def _drop_specks(mask: np.ndarray) -> np.ndarray:
-    """Remove small blobs far from the main strokes so they cannot shift the crop or centre."""
-    lab, n = ndimage.label(ndimage.binary_dilation(mask, iterations=max(1, round(max(mask.shape) / 100))))
+    """Remove small blobs far from the main strokes so they cannot shift the crop or centre.
+
+    Works on a block-downsampled mask (≤ ~100 px a side): labelling a full canvas costs milliseconds.
+    """
+    f = max(1, max(mask.shape) // 96)
+    h, w = -(-mask.shape[0] // f) * f, -(-mask.shape[1] // f) * f
+    padded = np.zeros((h, w), bool)
+    padded[:mask.shape[0], :mask.shape[1]] = mask
+    small = padded.reshape(h // f, f, w // f, f).any(axis=(1, 3))
+    lab, n = ndimage.label(ndimage.binary_dilation(small))
     if n <= 1:
         return mask
-    sizes = ndimage.sum(mask, lab, index=np.arange(1, n + 1))
-    keep = sizes >= 0.12 * sizes.max()
-    return mask & np.isin(lab, np.nonzero(keep)[0] + 1)
+    sizes = ndimage.sum(small, lab, index=np.arange(1, n + 1))
+    keep = np.isin(lab, np.nonzero(sizes >= 0.12 * sizes.max())[0] + 1)
+    return mask & np.repeat(np.repeat(keep, f, 0), f, 1)[:mask.shape[0], :mask.shape[1]]
 
 
 def stroke_width(mask: np.ndarray) -> float:
@@ -217,23 +226,31 @@ def preprocess(image: Any, crop: bool = True, fit: bool = True, centre: bool = T
     mask = _drop_specks(mask)
     ys, xs = np.nonzero(mask)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    width = stroke_width(mask)
-    longest = max(y1 - y0, x1 - x0)
-    if longest < 2.2 * max(width, 1.0) or longest < 3:
-        return None  # a dot or a speck: nothing a person would call a digit
     steps = {"raw": ink}
-    clean = np.where(mask | (ink > 0.05) & ndimage.binary_dilation(mask, iterations=2), ink, 0.0).astype(np.float32)
     if not crop:
+        clean = np.where((ink > 0.35) & ~mask, 0.0, ink).astype(np.float32)
         img = np.asarray(Image.fromarray((clean * 255).astype(np.uint8)).resize((28, 28), Image.LANCZOS),
                          np.float32) / 255
         steps["model input"] = img
-        return Preprocessed(img, steps, polarity, width)
-    pad = max(1, int(0.6 * width))
-    box = clean[max(y0 - pad, 0):y1 + pad, max(x0 - pad, 0):x1 + pad]
+        return Preprocessed(img, steps, polarity, stroke_width(mask))
+    pad = max(2, (y1 - y0 + x1 - x0) // 20)
+    ya, xa = max(y0 - pad, 0), max(x0 - pad, 0)
+    m = mask[ya:y1 + pad, xa:x1 + pad]
+    box = ink[ya:y1 + pad, xa:x1 + pad].copy()
+    box[(box > 0.35) & ~m] = 0.0  # erase dropped specks inside the crop
+    longest = max(y1 - y0, x1 - x0)
+    scale = min(1.0, WORK_SIDE / longest)
+    if scale < 1.0:  # shrink big drawings first: every later step costs per pixel
+        h, w = box.shape
+        box = np.asarray(Image.fromarray((box * 255).astype(np.uint8)).resize(
+            (max(1, round(w * scale)), max(1, round(h * scale))), Image.BOX), np.float32) / 255
+        m = box > 0.35
+    width = stroke_width(m) / scale
+    if longest < 2.2 * max(width, 1.0) or longest < 3:
+        return None  # a dot or a speck: nothing a person would call a digit
     steps["cropped"] = box
     if thickness and longest >= 2 * BOX:  # only pens on a real canvas; small inputs keep their grey levels
-        m = box > 0.35
-        box = _set_width(m, stroke_width(m), MNIST_WIDTH_RATIO * longest).astype(np.float32)
+        box = _set_width(m, width * scale, MNIST_WIDTH_RATIO * longest * scale).astype(np.float32)
         steps["stroke width"] = box
     if fit:
         fitted = _fit(box, BOX)

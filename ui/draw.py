@@ -68,7 +68,7 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
 
     outs = [label, table, bars, seen, message]
     common = dict(concurrency_id="predict", concurrency_limit=4, show_progress="hidden")
-    predict_btn.click(predict_label, [pad, model_dd], label, api_name="predict", **common).then(
+    predict_btn.click(predict_label, [pad, model_dd, state], label, api_name="predict", **common).then(
         details, [pad, model_dd, state], outs, api_name=False, **common)
     pad.input(details, [pad, model_dd, state], outs, api_name="draw", trigger_mode="always_last", **common)
     model_dd.change(details, [pad, model_dd, state], outs, api_name=False, **common)

@@ -65,13 +65,14 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
     def run(name: str, which: str, ep: Any, bs: Any, rate: Any, optim: str, n: Any, session: VisitorSession,
             progress: gr.Progress = gr.Progress()) -> Any:
         cfg = service.train_config(name, which, ep, bs, rate, optim, n)
+        session = session or VisitorSession()  # created on first use; yielded as the state output below
         keep = gr.update()
         for up in service.train_stream(name, cfg, session):
             progress(up.progress, desc=up.status.split(" · ")[0])
             loss_df = pd.DataFrame({"step": up.steps, "loss": up.losses})
             acc_df = pd.DataFrame({"step": up.acc_steps, "accuracy": up.accs})
             if not up.done:
-                yield loss_df, acc_df, up.status, keep, keep, keep, keep, keep, *[keep] * (1 + len(other_models))
+                yield loss_df, acc_df, up.status, keep, keep, keep, keep, keep, *[keep] * len(other_models), session
                 continue
             res = up.result
             choices = service.model_names(session)
@@ -79,9 +80,9 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
             yield (loss_df, acc_df, up.status, plots.per_class_bars(res.per_class),
                    plots.confusion_matrix(res.confusion),
                    plots.digit_grid(up.sample_images, up.sample_titles, ncols=5, title="10 predictions vs real labels"),
-                   str(up.checkpoint), dd, *[gr.update(choices=choices) for _ in other_models], keep)
+                   str(up.checkpoint), dd, *[gr.update(choices=choices) for _ in other_models], session)
 
-    # The trailing `keep` output is the state itself: returning it tells gradio the session changed.
+    # The last output is the state itself: the first yield stores a new VisitorSession, so Stop can reach it.
     outs = [loss_plot, acc_plot, status, per_class, confusion, samples, download, draw_model, *other_models, state]
     start.click(run, [model, recipe, epochs, batch, lr, opt, size, state], outs, api_name="train",
                 concurrency_id="train", concurrency_limit=1 if lim.max_epochs <= 2 else 2,
