@@ -5,7 +5,7 @@ one batched backward, every occlusion patch in one batched forward, blank patche
 naive baseline measured in the same run: one forward+backward per IG step per class and one forward
 per occlusion patch. It also reports the time to render the tab's three figures, which comes on top.
 
-    python benchmarks/explain_speed.py [--model all|cnn|...] [--runs 40] [--quick]
+    python benchmarks/explain_speed.py [--model all|cnn|...] [--runs 40] [--threads N] [--quick]
 
 The last line printed is one JSON object.
 """
@@ -70,16 +70,21 @@ def naive_explain(model: torch.nn.Module, img: np.ndarray) -> None:
                 model(xo).softmax(1)
 
 
-def median_ms(fn, runs: int) -> tuple[float, float]:
-    """(median, 90th percentile) wall time of fn() in ms after one warm-up call."""
+def median_ms(fn, runs: int) -> tuple[float, float, float]:
+    """(median wall, 90th-percentile wall, median process CPU) time of fn() in ms after one warm-up call.
+
+    CPU time counts every thread of this process and not time spent waiting for a busy core, so on a
+    shared machine it shows how much of the wall time was contention.
+    """
     fn()
-    ts = []
+    ts, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         ts.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
     ts.sort()
-    return statistics.median(ts), ts[min(len(ts) - 1, int(0.9 * len(ts)))]
+    return statistics.median(ts), ts[min(len(ts) - 1, int(0.9 * len(ts)))], statistics.median(cpu)
 
 
 def render_ms(model: torch.nn.Module, img: np.ndarray, runs: int) -> float:
@@ -101,6 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="all", help="a classifier name or 'all'")
     p.add_argument("--runs", type=int, default=40, help="timed runs per model (the baseline gets a fifth)")
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     p.add_argument("--quick", action="store_true", help="smoke run: 3 runs, two models")
     return p.parse_args(argv)
 
@@ -108,6 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Time every requested model and print one JSON line."""
     args = parse_args(argv)
+    if args.threads:  # on a shared, busy box one thread avoids OpenMP threads spinning for a descheduled peer
+        torch.set_num_threads(args.threads)
     names = list(CLASSIFIERS) if args.model == "all" else [args.model]
     runs = args.runs
     if args.quick:
@@ -125,12 +133,14 @@ def main(argv: list[str] | None = None) -> None:
         except (CheckpointError, FileNotFoundError):
             torch.manual_seed(0)
             model, trained = build_model(name).eval(), False  # timing does not depend on the weights
-        fast, fast90 = median_ms(lambda m=model: E.explain(m, img), runs)
-        naive, _ = median_ms(lambda m=model: naive_explain(m, img), max(2, runs // 5))
-        results[name] = {"ms": round(fast, 1), "p90_ms": round(fast90, 1), "naive_ms": round(naive, 1),
+        fast, fast90, fast_cpu = median_ms(lambda m=model: E.explain(m, img), runs)
+        naive, _, naive_cpu = median_ms(lambda m=model: naive_explain(m, img), max(2, runs // 5))
+        results[name] = {"ms": round(fast, 1), "p90_ms": round(fast90, 1), "cpu_ms": round(fast_cpu, 1),
+                         "naive_ms": round(naive, 1), "naive_cpu_ms": round(naive_cpu, 1),
                          "speedup": round(naive / fast, 2), "trained": trained}
-        print(f"{name:>11}: explain {fast:7.1f} ms (p90 {fast90:6.1f}) · naive {naive:7.1f} ms · "
-              f"×{naive / fast:5.1f}{'' if trained else '  (untrained weights: no checkpoint)'}")
+        note = "" if trained else "  (untrained weights: no checkpoint)"
+        print(f"{name:>11}: explain {fast:7.1f} ms (p90 {fast90:6.1f}, cpu {fast_cpu:6.1f}) · naive {naive:7.1f} ms "
+              f"(cpu {naive_cpu:7.1f}) · ×{naive / fast:5.1f}{note}")
     worst = max(results, key=lambda n: results[n]["ms"])
     render = render_ms(reg.model(reg.best()) if reg.available() else build_model(names[0]).eval(), img,
                        max(2, runs // 5))

@@ -83,37 +83,43 @@ def _wrap(text: str, width: int = 48) -> str:
     return "\n".join([*lines, cur])
 
 
+def _mosaic(maps: np.ndarray, ncols: int) -> np.ndarray:
+    """(C, H, W) -> one (rows*(H+1)-1, cols*(W+1)-1) image with NaN gutters (drawn blank) between the maps."""
+    c, h, w = maps.shape
+    nc = min(c, ncols)
+    nr = int(np.ceil(c / nc))
+    out = np.full((nr * (h + 1) - 1, nc * (w + 1) - 1), np.nan, np.float32)
+    for i in range(c):
+        r, k = divmod(i, nc)
+        out[r * (h + 1): r * (h + 1) + h, k * (w + 1): k * (w + 1) + w] = maps[i]
+    return out
+
+
 def feature_map_grid(layers: Sequence[tuple[str, np.ndarray]], ncols: int = 16,
                      title: str = "Conv feature maps for your drawing") -> Figure:
-    """Every conv layer's maps (C, H, W), one block per layer titled with its label and shape."""
+    """Every conv layer's maps (C, H, W), one block per layer titled with its label and shape.
+
+    Each layer is one mosaic image in one axes (not one axes per map): about ten times cheaper to draw.
+    """
     if not layers:
         fig = _fig(6, 1.2)
         fig.text(0.5, 0.5, "This model has no convolution layers.", ha="center", va="center")
         return fig
-    rows = [max(1, int(np.ceil(m.shape[0] / ncols))) if m.shape[1] * m.shape[2] > 1 else 1 for _, m in layers]
-    fig = _fig(8.4, sum(0.55 * r + 0.45 for r in rows) + 0.4)
+    # 1×1 maps (e.g. LeNet-5's C5: 120 values) are laid out as a strip of single pixels.
+    mosaics = [_mosaic(m, ncols) if m.shape[1] * m.shape[2] > 1 else _mosaic(m, 40) for _, m in layers]
+    heights = [0.35 + 6.6 * mo.shape[0] / max(mo.shape[1], 1) for mo in mosaics]
+    fig = _fig(8.4, sum(heights) + 0.5)
     fig.suptitle(title, fontsize=12, fontweight="bold")
-    subs = fig.subfigures(len(layers), 1, height_ratios=[0.55 * r + 0.45 for r in rows])
-    subs = np.atleast_1d(subs)
-    for sub, (label, maps), nr in zip(subs, layers, rows):
+    axes = fig.subplots(len(layers), 1, squeeze=False, height_ratios=heights)[:, 0]
+    cmap = matplotlib.colormaps[MAP_CMAP].with_extremes(bad="white")
+    for ax, (label, maps), mo in zip(axes, layers, mosaics):
         c, h, w = maps.shape
-        sub.suptitle(f"{label} → output {c}×{h}×{w}", fontsize=9, x=0.01, ha="left")
         v = _symmetric(maps)
-        if h * w == 1:  # e.g. LeNet-5's C5: 120 maps of 1×1, drawn as one strip of values
-            ax = sub.add_subplot()
-            im = ax.imshow(maps.reshape(1, c), cmap=MAP_CMAP, vmin=-v, vmax=v, aspect="auto")
-            ax.set_yticks([])
-            ax.set_xlabel("map (one value each)", fontsize=8)
-            ax.tick_params(labelsize=7)
-            sub.colorbar(im, ax=ax, shrink=0.9)
-            continue
-        axes = sub.subplots(nr, min(c, ncols), squeeze=False)
-        im = None
-        for i, ax in enumerate(axes.flat):
-            ax.set_axis_off()
-            if i < c:
-                im = ax.imshow(maps[i], cmap=MAP_CMAP, vmin=-v, vmax=v, interpolation="nearest")
-        sub.colorbar(im, ax=axes, shrink=0.9, aspect=10 * nr)
+        im = ax.imshow(mo, cmap=cmap, vmin=-v, vmax=v, interpolation="nearest")
+        ax.set_title(f"{label} → output {c}×{h}×{w}" + (" (one value per map)" if h * w == 1 else ""),
+                     fontsize=9, loc="left")
+        ax.set_axis_off()
+        fig.colorbar(im, ax=ax, shrink=0.9, aspect=12)
     return fig
 
 

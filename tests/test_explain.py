@@ -252,7 +252,8 @@ def test_every_figure_renders() -> None:
     ]
     for fig in figs:
         assert isinstance(fig, Figure) and _png(fig)[:4] == b"\x89PNG"
-    assert "c5 · Conv2d(16→120, 5×5) → output 120×1×1" in [s._suptitle.get_text() for s in figs[2].subfigs]
+    titles = [ax.get_title(loc="left") for ax in figs[2].axes]
+    assert "c5 · Conv2d(16→120, 5×5) → output 120×1×1 (one value per map)" in titles
 
 
 # ---------- the tab, through gradio_client ----------

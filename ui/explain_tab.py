@@ -18,6 +18,10 @@ from .common import friendly_errors
 
 METHODS = [("integrated gradients", "integrated"), ("gradient × input", "grad_x_input"),
            ("gradient (where more ink would help)", "gradient")]
+GUIDE = ("**How to read the maps.** *Saliency* scores each pixel of your ink by how much it pushed the answer "
+         "(integrated gradients add up to the change from a black image). *Occlusion* blanks a 6×6 patch at a "
+         "time and measures how much the class's probability drops. *Activations* show what every conv layer "
+         "computed from your drawing; for the LSTM, its memory after reading each row.")
 NO_DRAWING = "✏️ **Draw a digit on the Draw tab first**, then come back and press **Explain my drawing**."
 INTRO = ("Pick a model and press **Explain my drawing**. Left: which pixels made the model choose its answer. "
          "Right: the runner-up — what would make it read *that* digit instead.")
@@ -48,8 +52,9 @@ def build_explain_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> N
         ex = cache.get_or_compute(key, model, lambda: explain.explain(model, img, method))
         ms = (time.perf_counter() - t0) * 1000
         top, ru = ex.top, ex.runner_up
+        took = "Maps from the cache" if ms < 1 else f"Maps computed in {ms:.0f} ms"
         msg = (f"**{name}** reads a **{top.digit}** ({_pct(top.prob)}); runner-up **{ru.digit}** "
-               f"({_pct(ru.prob)}). Maps computed in {ms:.0f} ms. Outlines show your ink; "
+               f"({_pct(ru.prob)}). {took}. Outlines show your ink; "
                "red = evidence *for* the digit in the title, blue = evidence *against* it.")
         return (msg, plots_explain.probability_bar(ex.probs, f"{name}: probability per digit"),
                 plots_explain.class_maps(img, top.saliency, top.occlusion, top.digit, top.prob, False, method),
@@ -70,30 +75,37 @@ def build_explain_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> N
 
     def refresh_models(current: str | None, session: VisitorSession | None) -> Any:
         choices = service.model_names(session)
-        return gr.update(choices=choices, value=current if current in choices else best)
+        if current in choices:  # leave the value alone so the open menu is not disturbed
+            return gr.update(choices=choices)
+        return gr.update(choices=choices, value=best)
 
     with gr.Row(equal_height=True):
         model_dd = gr.Dropdown(names, value=best, label="Model", elem_id="explain-model",
                                info="Includes the models you trained on the Train tab")
         method = gr.Radio(METHODS, value="integrated", label="Saliency method", elem_id="explain-method")
         go = gr.Button("Explain my drawing", variant="primary", elem_id="explain-run")
+    # Plot labels are hidden: each figure carries its own title, and gradio's label badge would cover it.
     with gr.Row(equal_height=False):
-        status = gr.Markdown(INTRO, elem_id="explain-status")
-        probs = gr.Plot(label="Probabilities", elem_id="explain-probs")
+        with gr.Column(scale=3):
+            status = gr.Markdown(INTRO, elem_id="explain-status")
+            gr.Markdown(GUIDE)
+        with gr.Column(scale=2, min_width=260):
+            probs = gr.Plot(label="Probabilities", show_label=False, elem_id="explain-probs")
     with gr.Row():
-        top_plot = gr.Plot(label="Why this digit?", elem_id="explain-top")
-        ru_plot = gr.Plot(label="What would make it the runner-up?", elem_id="explain-runner-up")
-    acts = gr.Plot(label="Activations: conv feature maps, or the LSTM's memory row by row", elem_id="explain-acts")
+        top_plot = gr.Plot(label="Why this digit?", show_label=False, elem_id="explain-top")
+        ru_plot = gr.Plot(label="What would make it the runner-up?", show_label=False, elem_id="explain-runner-up")
+    acts = gr.Plot(label="Activations: conv feature maps, or the LSTM's memory row by row", show_label=False,
+                   elem_id="explain-acts")
 
     # Own queue, apart from Draw's "predict": explaining never delays a live prediction.
     common = dict(concurrency_id="explain", concurrency_limit=2)
     ev = go.click(run_explain, [pad, model_dd, method, state], [status, probs, top_plot, ru_plot],
                   api_name="explain", show_progress_on=[status], **common)
     ev.then(run_activations, [pad, model_dd, state], acts, api_name="activations", show_progress_on=[acts], **common)
-    for trig in (model_dd.input, method.input):
+    for trig in (model_dd.change, method.change):
         trig(run_explain, [pad, model_dd, method, state], [status, probs, top_plot, ru_plot], api_name=False,
              show_progress_on=[status], trigger_mode="always_last", **common)
-    model_dd.input(run_activations, [pad, model_dd, state], acts, api_name=False, show_progress_on=[acts],
+    model_dd.change(run_activations, [pad, model_dd, state], acts, api_name=False, show_progress_on=[acts],
                    trigger_mode="always_last", **common)
     # The visitor may have trained a model since the page loaded: list it when the dropdown opens.
     model_dd.focus(refresh_models, [model_dd, state], model_dd, api_name=False, queue=False)
