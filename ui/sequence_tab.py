@@ -265,8 +265,10 @@ def build_lstm_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None
             label = gr.Label(num_top_classes=3, label="Its answer after these rows", elem_id="lstm-label")
         with gr.Column(scale=1, min_width=300):
             heat = gr.Plot(label="Probability of each digit after each row", show_label=False, elem_id="lstm-heat")
-    message = gr.Markdown("Draw a digit on the **Draw** tab, or pick a test image, then press a **Read** button.",
-                          elem_id="lstm-message")
+    hint = ("Draw a digit on the **Draw** tab, or pick a test image, then press a **Read** button." if names else
+            "⚠️ No LSTM checkpoint could be loaded. Train an `lstm` on the **Train** tab and it appears in the list "
+            "above (or rebuild the committed one: `python -m mnist_demo.train --model lstm --recipe best`).")
+    message = gr.Markdown(hint, elem_id="lstm-message")
     with gr.Row():
         acc_btn = gr.Button("Accuracy on the test set if it stops after k rows", elem_id="lstm-acc-btn")
     acc_text = gr.Markdown(elem_id="lstm-acc-text")
