@@ -16,6 +16,9 @@ from mnist_demo.service import PUBLIC_LIMITS, Limits, Service
 from ui.dataset_tab import build_dataset_tab
 from ui.draw import build_draw_tab
 from ui.evaluate_tab import build_evaluate_tab
+from ui.experiments_tab import build_lenet_tab, build_shuffle_tab
+from ui.explain_tab import build_explain_tab
+from ui.sequence_tab import build_lstm_tab, build_sincos_tab
 from ui.train_tab import build_train_tab
 
 TITLE = "MNIST playground"
@@ -40,12 +43,24 @@ def build_demo(service: Service) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"):
                 draw = build_draw_tab(service, state)
+            with gr.Tab("Why this digit?", id="explain"):
+                build_explain_tab(service, state, draw["pad"])
+            with gr.Tab("Train", id="train"):
+                train_tab = gr.Column()  # filled below, once the Evaluate dropdown exists
             with gr.Tab("Evaluate", id="evaluate"):
                 eval_model = build_evaluate_tab(service, state)
-            with gr.Tab("Train", id="train"):
-                build_train_tab(service, state, draw["model"], [eval_model])
+            with gr.Tab("LSTM reader", id="lstm"):
+                build_lstm_tab(service, state, draw["pad"])
+            with gr.Tab("sin → cos RNN", id="sincos"):
+                build_sincos_tab(service, state, draw["pad"])
+            with gr.Tab("LeNet-5", id="lenet"):
+                build_lenet_tab(service, state, draw["pad"])
+            with gr.Tab("Pixel shuffle", id="shuffle"):
+                build_shuffle_tab(service, state, draw["pad"])
             with gr.Tab("Dataset", id="dataset"):
                 build_dataset_tab(service)
+        with train_tab:
+            build_train_tab(service, state, draw["model"], [eval_model], pad=draw["pad"])
     return demo
 
 

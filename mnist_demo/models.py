@@ -221,7 +221,7 @@ MODELS: dict[str, ModelSpec] = {
     "cnn": ModelSpec(
         "cnn", "CNN (2 conv + linear)", "000", CNN, ZERO_ONE,
         TrainConfig(epochs=1, batch_size=50, lr=1e-3, optimizer="adam", eval_every=50, eval_size=2000, seed=1),
-        _best(15, 3e-3), "~98% after 1 epoch (first 2000 test images)", 2000),
+        _best(10, 3e-3), "~98% after 1 epoch (first 2000 test images)", 2000),
     "lenet5": ModelSpec(
         "lenet5", "LeNet-5 (C5 as conv)", "001", LeNet5, MNIST_NORM,
         TrainConfig(epochs=1, batch_size=64, lr=1e-3, optimizer="adam", eval_every=0, seed=1),
@@ -233,7 +233,7 @@ MODELS: dict[str, ModelSpec] = {
     "cnn_fc3": ModelSpec(
         "cnn_fc3", "CNN + 3 FC layers", "003", CNNFC3, HALF_NORM,
         TrainConfig(epochs=3, batch_size=64, lr=1e-3, optimizer="sgd", momentum=0.9, eval_every=0, seed=1),
-        _best(12, 2e-3), "96% after 3 epochs"),
+        _best(8, 2e-3), "96% after 3 epochs"),
     "simple_cnn": ModelSpec(
         "simple_cnn", "Simple CNN (6 maps)", "004", SimpleCNN, MNIST_NORM,
         TrainConfig(epochs=1, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.5, eval_every=0, seed=1),
@@ -247,7 +247,7 @@ MODELS: dict[str, ModelSpec] = {
     "lstm": ModelSpec(
         "lstm", "LSTM reading rows", "002", LSTMClassifier, ZERO_ONE,
         TrainConfig(epochs=1, batch_size=64, lr=0.01, optimizer="adam", eval_every=50, eval_size=2000, seed=1),
-        _best(20, 4e-3), "~0.97 after 1 epoch (first 2000 test images)", 2000),
+        _best(12, 4e-3), "~0.97 after 1 epoch (first 2000 test images)", 2000),
     "rnn_sin_cos": ModelSpec(
         "rnn_sin_cos", "RNN sin→cos regressor", "002", SinCosRNN, ZERO_ONE,
         SinCosConfig(), SinCosConfig(cell="gru", hidden=64, lr=0.01, steps=100, lr_decay=0.99),

@@ -24,6 +24,7 @@ from .models import CLASSIFIERS, get_spec
 from .predict import Prediction, predict_many, predict_probs
 from .preprocess import Preprocessed, preprocess
 from .registry import ModelRegistry
+from .watch import DrawingWatcher, WatchHistory
 
 SESSION_PREFIX = "yours: "
 
@@ -75,6 +76,7 @@ class TrainUpdate:
     checkpoint: Path | None = None
     sample_images: np.ndarray | None = None  # (10, 28, 28): the seed's "10 predictions vs real labels"
     sample_titles: list[str] = field(default_factory=list)
+    watch: WatchHistory | None = None  # the visitor's drawing re-read at each evaluation step (None: blank pad)
 
 
 def _finite(x: Any, what: str) -> float:
@@ -171,19 +173,22 @@ class Service:
         return dataclasses.replace(base, epochs=ep, batch_size=int(bs), lr=rate, optimizer=optimizer,
                                    train_size=int(size), eval_every=50, eval_size=2000, log_every=10)
 
-    def train_stream(self, name: str, cfg: TrainConfig, session: VisitorSession) -> Iterator[TrainUpdate]:
+    def train_stream(self, name: str, cfg: TrainConfig, session: VisitorSession,
+                     drawing: Any = None) -> Iterator[TrainUpdate]:
         """Train a fresh `name` for this visitor, yielding updates; the model joins the session at the end."""
         if session.training:
             raise RuntimeError("you already have a training run going; stop it or wait for it to finish")
         session.training = True
         session.stop.clear()
         try:
-            yield from self._train(name, cfg, session)
+            yield from self._train(name, cfg, session, drawing)
         finally:
             session.training = False
 
-    def _train(self, name: str, cfg: TrainConfig, session: VisitorSession) -> Iterator[TrainUpdate]:
+    def _train(self, name: str, cfg: TrainConfig, session: VisitorSession,
+               drawing: Any = None) -> Iterator[TrainUpdate]:
         yield TrainUpdate([], [], [], [], 0.0, "Loading MNIST…")
+        watcher = DrawingWatcher.from_pad(drawing)  # preprocessed once; inactive for a blank pad
         train, test = load_mnist(train=True), load_mnist(train=False)
         model = get_spec(name).build()
         steps: list[int] = []
@@ -206,12 +211,15 @@ class Service:
             if ev.test_acc is not None:
                 acc_steps.append(ev.step)
                 accs.append(ev.test_acc)
+                watcher.observe(ev.step, model)  # eval mode, no grad, training flag restored
             acc_txt = f" · test accuracy {accs[-1]:.2%}" if accs else ""
             status = (f"Training {name}: step {ev.step}/{ev.total_steps} · epoch {ev.epoch:.2f} · "
                       f"loss {ev.loss:.4f}{acc_txt} · {ev.images_per_s:,.0f} images/s")
             if not ev.done:
-                yield TrainUpdate(steps, losses, acc_steps, accs, ev.step / ev.total_steps, status)
-        yield TrainUpdate(steps, losses, acc_steps, accs, 0.99, "Scoring on the 10,000 test images…")
+                yield TrainUpdate(steps, losses, acc_steps, accs, ev.step / ev.total_steps, status,
+                                  watch=watcher.history if watcher.active else None)
+        yield TrainUpdate(steps, losses, acc_steps, accs, 0.99, "Scoring on the 10,000 test images…",
+                          watch=watcher.history if watcher.active else None)
         round_trip_weights(model)
         result = evaluate(model, test, self.device)
         session.runs += 1
@@ -235,7 +243,8 @@ class Service:
                   f"{metrics['steps']} steps in {metrics['train_seconds']} s. It is now selectable as "
                   f"“{SESSION_PREFIX}{key}” on the Draw tab (for you only).")
         yield TrainUpdate(steps, losses, acc_steps, accs, 1.0, status, True, result, SESSION_PREFIX + key, path,
-                          x[:, 0].numpy(), titles)
+                          x[:, 0].numpy(), titles,
+                          watch=watcher.history if watcher.active else None)
 
     # ---------- evaluate ----------
     def evaluation(self, name: str, session: VisitorSession | None = None) -> tuple[EvalResult, float]:

@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from mnist_demo import plots
+from mnist_demo import plots, plots_explain
 from mnist_demo.config import TrainConfig
 from mnist_demo.models import CLASSIFIERS, get_spec
 from mnist_demo.service import Service, VisitorSession
@@ -22,7 +22,7 @@ def _recipe_values(name: str, recipe: str) -> tuple:
 
 
 def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
-                    other_models: list[gr.Dropdown]) -> None:
+                    other_models: list[gr.Dropdown], pad: gr.Sketchpad | None = None) -> None:
     """Lay out the Train tab; a finished run adds the model to this visitor's dropdowns."""
     lim = service.limits
     ep0, bs0, lr0, opt0 = _recipe_values("cnn", "seed")
@@ -48,6 +48,7 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
                 loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", height=260, elem_id="loss-plot")
                 acc_plot = gr.LinePlot(x="step", y="accuracy", title="Test accuracy (2,000 images)", height=260,
                                        elem_id="acc-plot")
+            watch_plot = gr.Plot(label="Your drawing (Draw tab), read by the model as it learns", elem_id="watch-plot")
             with gr.Row():
                 per_class = gr.Plot(label="Accuracy per digit (10,000 test images)")
                 confusion = gr.Plot(label="Confusion matrix")
@@ -62,29 +63,37 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
         trig(on_recipe, [model, recipe], [epochs, batch, lr, opt], api_name=False, queue=False)
 
     @friendly_stream
-    def run(name: str, which: str, ep: Any, bs: Any, rate: Any, optim: str, n: Any, session: VisitorSession,
-            progress: gr.Progress = gr.Progress()) -> Any:
+    def run(name: str, which: str, ep: Any, bs: Any, rate: Any, optim: str, n: Any, drawing: Any,
+            session: VisitorSession, progress: gr.Progress = gr.Progress()) -> Any:
         cfg = service.train_config(name, which, ep, bs, rate, optim, n)
         session = session or VisitorSession()  # created on first use; yielded as the state output below
         keep = gr.update()
-        for up in service.train_stream(name, cfg, session):
+        seen_evals = 0
+        for up in service.train_stream(name, cfg, session, drawing):
+            watch = keep
+            if up.watch is not None and len(up.watch) != seen_evals:  # redraw only on a new evaluation step
+                seen_evals = len(up.watch)
+                watch = plots_explain.watch_figure(up.watch.steps, up.watch.probs)
             progress(up.progress, desc=up.status.split(" · ")[0])
             loss_df = pd.DataFrame({"step": up.steps, "loss": up.losses})
             acc_df = pd.DataFrame({"step": up.acc_steps, "accuracy": up.accs})
             if not up.done:
-                yield loss_df, acc_df, up.status, keep, keep, keep, keep, keep, *[keep] * len(other_models), session
+                yield (loss_df, acc_df, up.status, watch, keep, keep, keep, keep, keep,
+                       *[keep] * len(other_models), session)
                 continue
             res = up.result
             choices = service.model_names(session)
             dd = gr.update(choices=choices, value=up.model_name)
-            yield (loss_df, acc_df, up.status, plots.per_class_bars(res.per_class),
+            yield (loss_df, acc_df, up.status, watch, plots.per_class_bars(res.per_class),
                    plots.confusion_matrix(res.confusion),
                    plots.digit_grid(up.sample_images, up.sample_titles, ncols=5, title="10 predictions vs real labels"),
                    str(up.checkpoint), dd, *[gr.update(choices=choices) for _ in other_models], session)
 
     # The last output is the state itself: the first yield stores a new VisitorSession, so Stop can reach it.
-    outs = [loss_plot, acc_plot, status, per_class, confusion, samples, download, draw_model, *other_models, state]
-    start.click(run, [model, recipe, epochs, batch, lr, opt, size, state], outs, api_name="train",
+    outs = [loss_plot, acc_plot, status, watch_plot, per_class, confusion, samples, download, draw_model,
+            *other_models, state]
+    drawing = pad if pad is not None else gr.State(None)  # no pad: nothing to watch
+    start.click(run, [model, recipe, epochs, batch, lr, opt, size, drawing, state], outs, api_name="train",
                 concurrency_id="train", concurrency_limit=1 if lim.max_epochs <= 2 else 2,
                 show_progress_on=[status])
 

@@ -1,0 +1,23 @@
+"""Shared set-up for benchmark scripts: repo on sys.path, MNIST_DATA_DIR default, quiet-machine check."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+if "MNIST_DATA_DIR" not in os.environ and (REPO.parent / "shared/data/MNIST/raw").is_dir():
+    os.environ["MNIST_DATA_DIR"] = str(REPO.parent / "shared/data")
+
+
+def load_warning() -> str:
+    """A warning when other processes load the CPU (timings would be 3–8× off on 2 cores)."""
+    try:
+        load1 = os.getloadavg()[0]
+    except OSError:
+        return ""
+    cores = os.cpu_count() or 1
+    return f"WARNING: load average {load1:.1f} on {cores} cores; timings are unreliable" if load1 > 0.5 * cores else ""
