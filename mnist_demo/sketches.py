@@ -79,13 +79,92 @@ def render(digit: np.ndarray, spec: SketchSpec, canvas: int = CANVAS) -> np.ndar
 
 
 def random_spec(rng: np.random.Generator, mode: str | None = None) -> SketchSpec:
-    """A random placement: 25–90 % of the canvas height, anywhere it fits, any brush, ±15°."""
+    """A random placement: 25–90 % of the canvas height, anywhere it fits, any brush, ±15°.
+
+    The pen is drawn from the brushes that still leave a legible digit (diameter ≤ 22 % of its height):
+    a 70 px digit drawn with a 40 px pen is a blob that no reader, human or model, can name.
+    """
     hf = float(rng.uniform(0.25, 0.9))
+    legible = [r for r in BRUSH_RADII if 2 * r <= 0.22 * hf * CANVAS] or [BRUSH_RADII[0]]
     half = hf / 2 * 0.85  # digits are narrower than tall; keep them (mostly) on the canvas
     return SketchSpec(
         height_frac=hf,
         cx=float(rng.uniform(half, 1 - half)), cy=float(rng.uniform(hf / 2, 1 - hf / 2)),
-        radius=float(rng.choice(BRUSH_RADII)), angle=float(rng.uniform(-15, 15)),
+        radius=float(rng.choice(legible)), angle=float(rng.uniform(-15, 15)),
         mode=mode or str(rng.choice(["stroke", "bitmap"])),
         background=str(rng.choice(["white", "transparent"])),
     )
+
+
+def _pen_line(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float) -> np.ndarray:
+    """`mask` with a round-pen segment from p0 to p1 ((x, y) canvas px) painted on."""
+    h, w = mask.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    (x0, y0), (x1, y1) = p0, p1
+    dx, dy = x1 - x0, y1 - y0
+    t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / max(dx * dx + dy * dy, 1e-6), 0, 1)
+    return mask | (np.hypot(xx - (x0 + t * dx), yy - (y0 + t * dy)) <= radius)
+
+
+def add_style(mask: np.ndarray, label: int, radius: float, rng: np.random.Generator) -> np.ndarray:
+    """Canvas-level style strokes MNIST under-represents: crossed 7, flag-and-foot 1, curled-tail 9.
+
+    Drawn with the pen on the pad (not the training augmentation's 28×28 edit), so the benchmark's
+    style slice is not the training distribution.
+    """
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return mask
+    y0, y1, x0, x1 = ys.min(), ys.max(), xs.min(), xs.max()
+    h, w = y1 - y0 + 1, x1 - x0 + 1
+
+    def row_x(y: int) -> float:
+        cols = np.nonzero(mask[int(y)])[0]
+        return float(cols.mean()) if cols.size else float((x0 + x1) / 2)
+
+    if label == 7:
+        y = y0 + rng.uniform(0.45, 0.62) * h
+        half = max(w * rng.uniform(0.22, 0.32), 3 * radius)
+        xc = row_x(y)
+        return _pen_line(mask, (xc - half, y), (xc + half, y), radius)
+    if label == 1:
+        xt, xb = row_x(y0 + radius), row_x(y1 - radius)
+        out = _pen_line(mask, (xt, y0 + radius), (xt - h * rng.uniform(0.18, 0.3), y0 + h * rng.uniform(0.15, 0.25)),
+                        radius)
+        if rng.random() < 0.7:
+            foot = h * rng.uniform(0.15, 0.25)
+            out = _pen_line(out, (xb - foot, y1 - radius), (xb + foot, y1 - radius), radius)
+        return out
+    if label == 9:
+        xb = row_x(y1 - radius)
+        dx = max(w * rng.uniform(0.25, 0.4), 2 * radius)
+        out = _pen_line(mask, (xb, y1 - radius), (xb - dx, y1 - radius * 0.5), radius)
+        return _pen_line(out, (xb - dx, y1 - radius * 0.5), (xb - dx * 1.2, y1 - h * rng.uniform(0.1, 0.18)), radius)
+    return mask
+
+
+def build_suite(n: int, n_style: int, seed: int = 2024) -> list[dict]:
+    """A fixed, seeded suite from the MNIST test set: dicts with image (RGBA pad), label and slice tags.
+
+    n regular drawings (alternating bitmap and stroke renderings) and n_style style drawings
+    (crossed 7s, flagged 1s, curled 9s) drawn with the pen."""
+    from .data import load_mnist
+
+    test = load_mnist(train=False)
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(test), n, replace=False)
+    suite = []
+    for k, i in enumerate(idx):
+        spec = random_spec(rng, mode="stroke" if k % 2 else "bitmap")
+        mask = render_mask(test.images[i].numpy(), spec)
+        suite.append({"image": to_pad_image(mask, spec.background), "label": int(test.labels[i]),
+                      "tags": [spec.mode, spec.background, "regular"]})
+    labels = test.labels.numpy()
+    for k in range(n_style):
+        digit = (1, 7, 9)[k % 3]
+        i = int(rng.choice(np.nonzero(labels == digit)[0]))
+        spec = random_spec(rng, mode="stroke")
+        mask = add_style(render_mask(test.images[i].numpy(), spec), digit, spec.radius, rng)
+        suite.append({"image": to_pad_image(mask, spec.background), "label": digit,
+                      "tags": ["stroke", spec.background, "style", f"style-{digit}"]})
+    return suite
