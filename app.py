@@ -18,6 +18,7 @@ from ui.draw import build_draw_tab
 from ui.evaluate_tab import build_evaluate_tab
 from ui.experiments_tab import build_lenet_tab, build_shuffle_tab
 from ui.explain_tab import build_explain_tab
+from ui.eye_tab import build_eye_tab
 from ui.sequence_tab import build_lstm_tab, build_sincos_tab
 from ui.train_tab import build_train_tab
 
@@ -43,6 +44,8 @@ def build_demo(service: Service) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"):
                 draw = build_draw_tab(service, state)
+            with gr.Tab("Model's eye", id="eye"):
+                build_eye_tab(service, state, draw["pad"])
             with gr.Tab("Why this digit?", id="explain"):
                 build_explain_tab(service, state, draw["pad"])
             with gr.Tab("Train", id="train"):

@@ -1,0 +1,87 @@
+"""Model's-eye tab: the preprocessing steps one by one (with switches) and robustness probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from mnist_demo.predict import Prediction, predict_probs
+from mnist_demo.probes import robustness
+from mnist_demo.service import Service, VisitorSession
+
+from .common import DRAW_A_DIGIT, friendly_errors, upscale
+
+STEP_NOTES = {
+    "raw": "ink map (polarity detected, transparent → white)",
+    "cropped": "cropped to the ink (specks dropped)",
+    "stroke width": "pen width set to MNIST's",
+    "fitted 20×20": "longest side fitted into 20 px",
+    "stretched": "stretched to 28×28 (no 20 px box)",
+    "model input": "28×28, centred by centre of mass",
+}
+
+
+def build_eye_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
+    """Lay out the Model's-eye tab; it reads the Draw tab's pad."""
+    names = service.model_names()
+
+    @friendly_errors
+    def steps(value: Any, name: str, crop: bool, thick: bool, fit: bool, centre: bool,
+              session: VisitorSession | None) -> tuple:
+        model, _ = service.resolve(name, session)
+        pre = service.preprocess(value, crop=crop, fit=fit, centre=centre, thickness=thick)
+        if pre is None:
+            return [], DRAW_A_DIGIT, "✏️ **Draw a digit** on the Draw tab first."
+        gallery = [(upscale(img, 168), STEP_NOTES.get(k, k)) for k, img in pre.steps.items()]
+        p = Prediction(name, *predict_probs(model, pre.image))
+        off = [n for n, on in (("crop", crop), ("stroke width", thick), ("fit 20 px", fit), ("centre", centre))
+               if not on]
+        why = (f"With **{', '.join(off)}** switched off, {name} reads **{p.digit}** ({p.confidence:.1%}). "
+               "Switch the steps back on to see what each one fixes.") if off else (
+               f"All steps on: {name} reads **{p.digit}** ({p.confidence:.1%}); ink was {pre.polarity}.")
+        return gallery, p.as_dict(), why
+
+    @friendly_errors
+    def probe(value: Any, session: VisitorSession | None) -> tuple:
+        models = {n: service.resolve(n, session)[0] for n in service.model_names(session)}
+        header, rows, inputs = robustness(models, value)
+        if not rows:
+            return pd.DataFrame(), [], "✏️ **Draw a digit** on the Draw tab first."
+        kept = {h: sum("✓" in r[i + 1] for r in rows[1:]) for i, h in enumerate(header[1:])}
+        best = max(kept, key=kept.get)
+        msg = (f"Each probe changes your drawing, then every model reads it again. **{best}** kept its answer "
+               f"in {kept[best]} of {len(rows) - 1} probes.")
+        return pd.DataFrame(rows, columns=header), [(upscale(v, 112), k) for k, v in inputs.items()], msg
+
+    gr.Markdown("What the models actually see: your drawing from the **Draw** tab, step by step. "
+                "Switch a step off to see why it matters.")
+    with gr.Row():
+        model = gr.Dropdown(names, value=service.best_model() if names else None, label="Model",
+                            elem_id="eye-model")
+        crop = gr.Checkbox(True, label="crop to the ink")
+        thick = gr.Checkbox(True, label="normalise pen width")
+        fit = gr.Checkbox(True, label="fit into 20 px")
+        centre = gr.Checkbox(True, label="centre by mass")
+        show = gr.Button("Show the steps", variant="primary", elem_id="eye-show")
+    with gr.Row():
+        gallery = gr.Gallery(label="Preprocessing steps", columns=5, height=230, object_fit="contain",
+                             elem_id="eye-steps")
+        with gr.Column(scale=0, min_width=260):
+            label = gr.Label(num_top_classes=3, label="Prediction with these steps")
+    msg = gr.Markdown(elem_id="eye-message")
+    gr.Markdown("### Robustness probes\nShift, shrink, thicken, thin or rotate your drawing: which models keep "
+                "their answer?")
+    probe_btn = gr.Button("Probe every model", elem_id="eye-probe")
+    probe_msg = gr.Markdown()
+    probe_table = gr.Dataframe(label="Answer under each probe (✓ = same as for the drawing as drawn)",
+                               interactive=False, elem_id="eye-table")
+    probe_gallery = gr.Gallery(label="What the models saw under each probe", columns=7, height=160,
+                               object_fit="contain")
+    inputs = [pad, model, crop, thick, fit, centre, state]
+    common = dict(concurrency_id="predict", concurrency_limit=4)
+    show.click(steps, inputs, [gallery, label, msg], api_name="eye_steps", **common)
+    for box in (crop, thick, fit, centre, model):
+        box.change(steps, inputs, [gallery, label, msg], api_name=False, **common)
+    probe_btn.click(probe, [pad, state], [probe_table, probe_gallery, probe_msg], api_name="probe", **common)
