@@ -61,12 +61,18 @@ def validate_config(cfg: TrainConfig) -> None:
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The recipe's optimiser over the model's parameters."""
-    params = model.parameters()
+    """The recipe's optimiser over the model's parameters (fused kernels: one op per step, not one per tensor)."""
+    params = list(model.parameters())
+    fused = {"fused": True}
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+
+
+def uses_conv(model: nn.Module) -> bool:
+    """True for models with 2-D convolutions (they run faster in channels-last layout on CPU)."""
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
 def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total: int) -> torch.optim.lr_scheduler.LRScheduler | None:
@@ -115,6 +121,9 @@ def train_classifier(model: nn.Module, cfg: TrainConfig, train: MnistSplit, test
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     model.to(device).train()
+    channels_last = uses_conv(model)
+    if channels_last:  # oneDNN's convolutions are ~1.3x faster on NHWC tensors here
+        model.to(memory_format=torch.channels_last)
 
     # The whole training set lives on the device as uint8; batches are index slices of it.
     order = torch.randperm(len(train), generator=gen)[: min(cfg.train_size, len(train))]
@@ -127,6 +136,8 @@ def train_classifier(model: nn.Module, cfg: TrainConfig, train: MnistSplit, test
     eval_x = eval_y = None
     if test is not None and cfg.eval_every:
         eval_x = test.float_images(device, cfg.eval_size)
+        if channels_last:
+            eval_x = eval_x.contiguous(memory_format=torch.channels_last)
         eval_y = test.labels[: eval_x.shape[0]].to(device)
 
     opt = make_optimizer(model, cfg)
@@ -144,6 +155,8 @@ def train_classifier(model: nn.Module, cfg: TrainConfig, train: MnistSplit, test
         yb = labels[idx]
         if cfg.augment.enabled:
             xb = augment_batch(xb, yb, cfg.augment, gen)
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
         loss = F.cross_entropy(model(xb), yb, label_smoothing=cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -165,4 +178,6 @@ def train_classifier(model: nn.Module, cfg: TrainConfig, train: MnistSplit, test
             loss_sum, loss_n = 0.0, 0
         if stopped:
             break
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)  # callers get an ordinary model back
     model.eval()
