@@ -1,0 +1,437 @@
+"""Last-layer features and their t-SNE maps (openTSNE), new points placed in a map, and a map cache.
+
+Heavy imports (openTSNE, scikit-learn) happen here at import time on purpose: importing them later inside
+the live t-SNE thread would hold the import lock and the GIL for seconds while a model trains.
+
+Recipe (chosen in benchmarks/tsne_speed.py): PCA to ≤ 50 dimensions (randomised SVD fitted on ≤ 1,000
+rows), exact k-nearest neighbours (k = 3 × perplexity) by blocked matrix products, openTSNE affinities
+from those neighbours, PCA initialisation, then 125 iterations of early exaggeration and 250 normal ones, with
+Barnes–Hut gradients below 5,000 points and FFT interpolation above.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from openTSNE import TSNEEmbedding, affinity
+from openTSNE.nearest_neighbors import PrecomputedNeighbors
+from scipy.spatial import procrustes
+from sklearn.utils.extmath import randomized_svd
+from threadpoolctl import threadpool_limits
+from torch import nn
+
+from .config import CACHE_DIR
+from .data import MnistSplit, load_mnist
+
+VERSION = 1  # bump when the recipe changes: old disk-cache entries are then ignored
+PCA_DIMS = 50
+MIN_POINTS, MAX_POINTS = 50, 10_000
+MIN_PERPLEXITY, MAX_PERPLEXITY = 2.0, 100.0
+FFT_FROM = 5_000  # openTSNE's FFT gradient beats Barnes–Hut from about here on
+PLACE_K = 10  # neighbours whose map positions place a new point (openTSNE's "median" initialisation)
+SHOW_K = 8  # nearest test digits shown next to a drawing
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter: Any = None
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """NumPy's OpenBLAS on one thread while any t-SNE work runs (reference-counted across threads).
+
+    Small matrix products here are not worth a second thread, and on a busy 2-core CPU OpenBLAS's spinning
+    threads made them ~100x slower (PCA of 500 x 1568 features: 2.1 s with 2 threads, 0.02 s with 1).
+    Torch's own thread pool is not touched, so a model training meanwhile keeps its threads.
+    """
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = threadpool_limits(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
+def _one_blas_thread(fn: _F) -> _F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with single_threaded_blas():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------- features ----------
+def _device_of(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+@torch.inference_mode()
+def features_and_predictions(model: nn.Module, images: torch.Tensor, batch: int = 1000
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Last hidden layer (N, D) float32 and predicted digits (N,) for float images (N, 1, 28, 28) in [0, 1]."""
+    was_training = model.training
+    model.eval()
+    dev = _device_of(model)
+    feats, preds = [], []
+    try:
+        for i in range(0, images.shape[0], batch):
+            f = model.features(images[i:i + batch].to(dev))  # (B, D)
+            head = getattr(model, "head", None)
+            logits = head(f) if head is not None else model(images[i:i + batch].to(dev))
+            feats.append(f.float().cpu())
+            preds.append(logits.argmax(1).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(feats).numpy(), torch.cat(preds).numpy()
+
+
+def last_layer_features(model: nn.Module, images: torch.Tensor, batch: int = 1000) -> np.ndarray:
+    """Last hidden layer (N, D) float32 for float images (N, 1, 28, 28) in [0, 1]."""
+    return features_and_predictions(model, images, batch)[0]
+
+
+# ---------- PCA and neighbours ----------
+@dataclass(frozen=True)
+class Projection:
+    """Centring plus an optional linear map to ≤ 50 dimensions; applied to new points the same way."""
+
+    mean: np.ndarray  # (D,)
+    components: np.ndarray | None  # (d, D), None when D ≤ 50 (features are only centred)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """(n, D) features -> (n, d) float32."""
+        xc = np.asarray(x, np.float32) - self.mean
+        return np.ascontiguousarray(xc if self.components is None else xc @ self.components.T, dtype=np.float32)
+
+
+@_one_blas_thread
+def fit_pca(features: np.ndarray, dims: int = PCA_DIMS, seed: int = 0, max_rows: int = 1000) -> Projection:
+    """PCA to `dims` dimensions by randomised SVD on ≤ max_rows rows (keeps ~88% of the CNN's variance)."""
+    x = np.asarray(features, np.float32)
+    mean = x.mean(0)
+    if x.shape[1] <= dims:
+        return Projection(mean, None)
+    rows = x if len(x) <= max_rows else x[np.random.default_rng(seed).choice(len(x), max_rows, replace=False)]
+    k = min(dims, rows.shape[0] - 1)
+    _, _, vt = randomized_svd(rows - mean, k, n_iter=4, random_state=seed)
+    return Projection(mean, vt.astype(np.float32))
+
+
+@_one_blas_thread
+def nearest_neighbours(points: np.ndarray, k: int, queries: np.ndarray | None = None, block: int = 1024
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Euclidean k-NN (indices, distances), each (M, k), sorted; without `queries` a point is not its own."""
+    x = np.asarray(points, np.float32)
+    q = x if queries is None else np.asarray(queries, np.float32)
+    k = min(k, len(x) - (1 if queries is None else 0))
+    sq_x = (x * x).sum(1)
+    idx_out = np.empty((len(q), k), np.int64)
+    dist_out = np.empty((len(q), k), np.float64)
+    for s in range(0, len(q), block):
+        qb = q[s:s + block]
+        d2 = (qb * qb).sum(1)[:, None] + sq_x[None, :] - 2.0 * (qb @ x.T)  # (b, N) squared distances
+        if queries is None:
+            d2[np.arange(len(qb)), np.arange(s, s + len(qb))] = np.inf
+        part = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        dd = np.take_along_axis(d2, part, 1)
+        order = np.argsort(dd, axis=1, kind="stable")
+        idx_out[s:s + len(qb)] = np.take_along_axis(part, order, 1)
+        dist_out[s:s + len(qb)] = np.sqrt(np.maximum(np.take_along_axis(dd, order, 1), 0.0))
+    return idx_out, dist_out
+
+
+def _check(n: int, perplexity: float) -> None:
+    if not MIN_PERPLEXITY <= perplexity <= MAX_PERPLEXITY:
+        raise ValueError(f"perplexity must be between {MIN_PERPLEXITY:g} and {MAX_PERPLEXITY:g}, got {perplexity:g}")
+    if n <= 3 * perplexity:
+        raise ValueError(f"t-SNE needs more than 3 × perplexity points: {n} points, perplexity {perplexity:g}")
+
+
+def _affinities(x: np.ndarray, perplexity: float, n_jobs: int):
+    idx, dist = nearest_neighbours(x, int(3 * perplexity))
+    return affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(idx, dist), perplexity=perplexity,
+                                      n_jobs=n_jobs)
+
+
+def _pca_init(x: np.ndarray, seed: int) -> np.ndarray:
+    """First two principal components scaled to std 1e-4 (openTSNE's convention); random if degenerate."""
+    xc = x - x.mean(0)
+    try:
+        _, _, vt = np.linalg.svd(xc[: min(len(xc), 2000)], full_matrices=False)
+        y = xc @ vt[:2].T
+    except np.linalg.LinAlgError:
+        y = np.zeros((len(x), 2))
+    if not np.isfinite(y).all() or y[:, 0].std() < 1e-12:
+        y = np.random.default_rng(seed).normal(size=(len(x), 2))
+    return np.ascontiguousarray(y / y[:, 0].std() * 1e-4, dtype=np.float64)
+
+
+# ---------- t-SNE ----------
+@_one_blas_thread
+def tsne_2d(features: np.ndarray, perplexity: float = 30.0, seed: int = 0, n_jobs: int = 1,
+            reduced: bool = False, schedule: tuple[int, int] | None = None) -> np.ndarray:
+    """A from-scratch t-SNE map (N, 2) float32 of features (N, D); `reduced` = already PCA-projected.
+
+    `schedule` = (early-exaggeration iterations, normal iterations), default (125, 250).
+    """
+    x = np.asarray(features, np.float32)
+    _check(len(x), perplexity)
+    if not reduced:
+        x = fit_pca(x, seed=seed).apply(x)
+    # n_jobs=1 by default: on a shared 2-core CPU openTSNE's OpenMP threads spun idle (a 500-point map took
+    # 25 CPU-s with 2 threads against 1.7 s with 1), and the app trains models on the other core.
+    jobs = max(1, int(n_jobs))
+    aff = _affinities(x, perplexity, jobs)
+    big = len(x) >= FFT_FROM
+    # Last-layer features are well separated and converge fast: 125 + 250 iterations gave the same 10-NN
+    # accuracy as openTSNE's default 250 + 500 at 500, 2,000, 5,000 and 10,000 points in half the time.
+    ee_iter, n_iter = schedule or (125, 250)
+    emb = TSNEEmbedding(_pca_init(x, seed), aff, negative_gradient_method="fft" if big else "bh",
+                        random_state=seed, n_jobs=jobs)
+    emb = emb.optimize(ee_iter, exaggeration=12, momentum=0.5)
+    emb = emb.optimize(n_iter, momentum=0.8)
+    return np.asarray(emb, dtype=np.float32)
+
+
+@_one_blas_thread
+def warm_tsne_2d(features: np.ndarray, previous: np.ndarray, perplexity: float = 30.0, seed: int = 0,
+                 n_jobs: int = 1, ee_iter: int = 30, n_iter: int = 70) -> np.ndarray:
+    """One animation frame: t-SNE of new features started from the previous frame's map (same points)."""
+    x = np.asarray(features, np.float32)
+    _check(len(x), perplexity)
+    prev = np.ascontiguousarray(previous, dtype=np.float64)
+    if prev.shape != (len(x), 2):
+        raise ValueError(f"previous map must be ({len(x)}, 2), got {prev.shape}")
+    # No PCA here: at 500 points exact distances in the full space cost less than fitting a PCA.
+    aff = _affinities(x, perplexity, n_jobs)
+    emb = TSNEEmbedding(prev, aff, negative_gradient_method="bh", random_state=seed, n_jobs=n_jobs)
+    # A short, mild exaggeration lets clusters that the network has just separated pull apart;
+    # without it 10-NN accuracy lagged the from-scratch maps by ~1 point.
+    if ee_iter:
+        emb = emb.optimize(ee_iter, exaggeration=4, momentum=0.5)
+    emb = emb.optimize(n_iter, momentum=0.8)
+    return np.asarray(emb, dtype=np.float32)
+
+
+def knn_label_accuracy(embedding: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
+    """Share of points whose k nearest map neighbours' majority label is their own (map quality)."""
+    idx, _ = nearest_neighbours(np.asarray(embedding, np.float32), k)
+    votes = np.asarray(labels)[idx]  # (N, k)
+    counts = np.stack([(votes == d).sum(1) for d in range(10)], 1)
+    return float((counts.argmax(1) == np.asarray(labels)).mean())
+
+
+def procrustes_disparity(a: np.ndarray, b: np.ndarray) -> float:
+    """Shape difference of two maps of the same points after the best shift, rotation and scale (0 = same)."""
+    return float(procrustes(np.asarray(a, float), np.asarray(b, float))[2])
+
+
+# ---------- maps, placement, cache ----------
+@dataclass(frozen=True)
+class TsneMap:
+    """A t-SNE map of the first N test images as seen by one model's last layer."""
+
+    name: str
+    perplexity: float
+    embedding: np.ndarray  # (N, 2) float32
+    labels: np.ndarray  # (N,) true digits
+    preds: np.ndarray  # (N,) the model's predictions
+    reduced: np.ndarray  # (N, d) PCA-projected features, d ≤ 50
+    projection: Projection
+    seconds: float  # time it took to compute
+    source: str = "computed"  # computed | memory | disk
+
+    @property
+    def n(self) -> int:
+        """Number of points."""
+        return int(self.embedding.shape[0])
+
+    @property
+    def accuracy(self) -> float:
+        """The model's accuracy on these N test images."""
+        return float((self.preds == self.labels).mean())
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a new image lands in a map, and its nearest test digits in feature space."""
+
+    xy: np.ndarray  # (2,)
+    neighbours: np.ndarray  # (SHOW_K,) indices into the map's points (= test-set indices)
+    distances: np.ndarray  # (SHOW_K,)
+    pred: int  # the model's reading of the image
+    confidence: float
+
+
+def place_features(tmap: TsneMap, feature: np.ndarray, pred: int = -1, confidence: float = float("nan")
+                   ) -> Placement:
+    """Place one feature vector (D,): median map position of its nearest test points (openTSNE's transform init)."""
+    q = tmap.projection.apply(np.asarray(feature, np.float32).reshape(1, -1))
+    idx, dist = nearest_neighbours(tmap.reduced, max(PLACE_K, SHOW_K), queries=q)
+    xy = np.median(tmap.embedding[idx[0, :PLACE_K]], axis=0)
+    return Placement(xy.astype(np.float32), idx[0, :SHOW_K], dist[0, :SHOW_K], int(pred), float(confidence))
+
+
+def place_image(tmap: TsneMap, model: nn.Module, image: np.ndarray) -> Placement:
+    """Place a 28×28 image in [0, 1] (white on black) into the map of `model`."""
+    x = torch.as_tensor(np.asarray(image, np.float32)).reshape(1, 1, 28, 28)
+    feats, _ = features_and_predictions(model, x)
+    with torch.inference_mode():
+        was = model.training
+        model.eval()
+        probs = model(x.to(_device_of(model))).softmax(1)[0].cpu()
+        model.train(was)
+    return place_features(tmap, feats[0], int(probs.argmax()), float(probs.max()))
+
+
+@_one_blas_thread
+def compute_map(model: nn.Module, name: str, split: MnistSplit, n: int, perplexity: float = 30.0,
+                seed: int = 0) -> TsneMap:
+    """Features of the first n images of `split`, PCA, and a from-scratch t-SNE map."""
+    n = int(n)
+    if not MIN_POINTS <= n <= min(MAX_POINTS, len(split)):
+        raise ValueError(f"number of points must be between {MIN_POINTS} and {min(MAX_POINTS, len(split))}, got {n}")
+    _check(n, perplexity)
+    t0 = time.perf_counter()
+    feats, preds = features_and_predictions(model, split.float_images("cpu", n))
+    proj = fit_pca(feats, seed=seed)
+    reduced = proj.apply(feats)
+    emb = tsne_2d(reduced, perplexity, seed, reduced=True)
+    return TsneMap(name, float(perplexity), emb, split.labels[:n].numpy().copy(), preds, reduced, proj,
+                   time.perf_counter() - t0)
+
+
+def _save(tmap: TsneMap, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    comps = tmap.projection.components
+    with open(tmp, "wb") as fh:
+        np.savez(fh, embedding=tmap.embedding, labels=tmap.labels, preds=tmap.preds, reduced=tmap.reduced,
+                 mean=tmap.projection.mean, components=comps if comps is not None else np.zeros((0, 0), np.float32),
+                 seconds=np.float64(tmap.seconds), perplexity=np.float64(tmap.perplexity))
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
+
+
+def _load(path: Path, name: str) -> TsneMap | None:
+    try:
+        with np.load(path) as z:
+            comps = z["components"]
+            return TsneMap(name, float(z["perplexity"]), z["embedding"], z["labels"], z["preds"], z["reduced"],
+                           Projection(z["mean"], comps if comps.size else None), float(z["seconds"]), "disk")
+    except (OSError, KeyError, ValueError):
+        return None  # missing or damaged entry: recompute
+
+
+class TsneMaps:
+    """Maps per (model, points, perplexity, checkpoint hash): on disk for committed checkpoints, in memory for all.
+
+    A visitor's own model (no checkpoint hash) is cached in memory only, keyed weakly by the model object,
+    so its maps disappear with the visitor's session.
+    """
+
+    def __init__(self, cache_dir: Path | None = None, memory_size: int = 16) -> None:
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else CACHE_DIR / "tsne"
+        self.memory_size = memory_size
+        self._memory: OrderedDict[tuple, TsneMap] = OrderedDict()
+        self._visitors: weakref.WeakKeyDictionary[nn.Module, dict[tuple, TsneMap]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self._compute_lock = threading.Lock()  # one t-SNE at a time: two would only share the same cores
+        self.computed = 0  # maps computed (not served from a cache): tests and status lines read it
+
+    def path_for(self, name: str, checkpoint_hash: str, n: int, perplexity: float, seed: int = 0) -> Path:
+        """Disk-cache file of one committed model's map."""
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        return self.cache_dir / f"{safe}-{checkpoint_hash}-n{int(n)}-p{perplexity:g}-s{seed}-v{VERSION}.npz"
+
+    def _lookup(self, model: nn.Module, key: tuple, checkpoint_hash: str | None, path: Path | None) -> TsneMap | None:
+        with self._lock:
+            if checkpoint_hash is None:
+                hit = self._visitors.get(model, {}).get(key)
+            else:
+                hit = self._memory.get(key)
+                if hit is not None:
+                    self._memory.move_to_end(key)
+        if hit is not None:
+            return _with_source(hit, "memory")
+        if path is not None and path.is_file():
+            disk = _load(path, key[0])
+            if disk is not None:
+                self._remember(model, key, checkpoint_hash, disk)
+                return disk
+        return None
+
+    def _remember(self, model: nn.Module, key: tuple, checkpoint_hash: str | None, tmap: TsneMap) -> None:
+        with self._lock:
+            if checkpoint_hash is None:
+                self._visitors.setdefault(model, {})[key] = tmap
+            else:
+                self._memory[key] = tmap
+                while len(self._memory) > self.memory_size:
+                    self._memory.popitem(last=False)
+
+    def get(self, model: nn.Module, name: str, n: int = 500, perplexity: float = 30.0,
+            checkpoint_hash: str | None = None, seed: int = 0, split: MnistSplit | None = None) -> TsneMap:
+        """The map of the first n test images for `model` (cached); checkpoint_hash=None for a visitor's model."""
+        n, perplexity = int(n), float(perplexity)
+        key = (name, n, perplexity, seed, checkpoint_hash)
+        path = self.path_for(name, checkpoint_hash, n, perplexity, seed) if checkpoint_hash else None
+        hit = self._lookup(model, key, checkpoint_hash, path)
+        if hit is not None:
+            return hit
+        with self._compute_lock:
+            hit = self._lookup(model, key, checkpoint_hash, path)  # another request may have just made it
+            if hit is not None:
+                return hit
+            tmap = compute_map(model, name, split if split is not None else load_mnist(train=False), n,
+                               perplexity, seed)
+            self.computed += 1
+        self._remember(model, key, checkpoint_hash, tmap)
+        if path is not None:
+            try:
+                _save(tmap, path)
+            except OSError:
+                pass  # a read-only disk only costs the next visitor a recompute
+        return tmap
+
+
+def _with_source(tmap: TsneMap, source: str) -> TsneMap:
+    from dataclasses import replace
+
+    return replace(tmap, source=source)
+
+
+_hash_memo: dict[tuple[str, int, int], str] = {}
+
+
+def checkpoint_fingerprint(path: Path) -> str:
+    """Short content hash of a checkpoint file, memoised on (path, mtime, size) so it is read once."""
+    from .checkpoints import file_hash
+
+    st = Path(path).stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _hash_memo:
+        _hash_memo[key] = file_hash(Path(path))
+    return _hash_memo[key]

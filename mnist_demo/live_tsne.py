@@ -1,0 +1,183 @@
+"""Seed 000's live "Visualize last layer", off the training thread: warm-started t-SNE frames and a GIF.
+
+The training loop hands over snapshots with `LiveTSNE.submit(features, labels, step, test_acc)`, which
+only stores a reference and wakes a background thread; it never waits for t-SNE. When the thread is
+still busy, a newer snapshot replaces the one waiting (intermediate snapshots are dropped). Each frame
+starts from the previous frame's map, so clusters keep their place and orientation between frames.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .embedding import tsne_2d, warm_tsne_2d
+from .plots_tsne import figure_rgb, tsne_frame
+
+FIRST_FRAME_SCHEDULE = (100, 150)  # a from-scratch first frame; later frames refine it anyway
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One computed map of the snapshot taken at `step`."""
+
+    index: int  # 0, 1, 2, ... in the order frames were computed
+    step: int
+    test_acc: float | None
+    embedding: np.ndarray  # (N, 2) float32
+    labels: np.ndarray  # (N,)
+    seconds: float  # t-SNE time of this frame (rendering excluded)
+    warm: bool  # started from the previous frame
+    image: np.ndarray | None = None  # (H, W, 3) uint8 rendering, when the worker renders
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    features: np.ndarray
+    labels: np.ndarray
+    step: int
+    test_acc: float | None
+
+
+class LiveTSNE:
+    """A background worker turning training snapshots into warm-started t-SNE frames (and rendered images)."""
+
+    def __init__(self, perplexity: float = 30.0, seed: int = 0, render: bool = True, style: str = "seed",
+                 warm_iters: tuple[int, int] = (30, 70)) -> None:
+        self.perplexity = float(perplexity)
+        self.seed = int(seed)
+        self.render = bool(render)
+        self.style = style
+        self.warm_iters = warm_iters
+        self.dropped = 0  # snapshots replaced before the worker got to them
+        self.error: BaseException | None = None  # the last failure inside the worker, if any
+        self._frames: list[Frame] = []
+        self._pending: _Snapshot | None = None
+        self._busy = False
+        self._closing = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    # ---------- training side ----------
+    def submit(self, features: np.ndarray, labels: np.ndarray, step: int, test_acc: float | None = None) -> None:
+        """Hand over one snapshot (N, D) + labels (N,); returns at once. Do not modify the arrays afterwards."""
+        feats = np.asarray(features, dtype=np.float32)
+        labs = np.asarray(labels)
+        if feats.ndim != 2 or feats.shape[0] != labs.shape[0]:
+            raise ValueError(f"features must be (N, D) with N labels, got {feats.shape} and {labs.shape}")
+        snap = _Snapshot(feats, labs, int(step), None if test_acc is None else float(test_acc))
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("this live t-SNE has been closed")
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = snap
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="live-tsne", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    # ---------- UI side ----------
+    def latest(self) -> Frame | None:
+        """The newest finished frame (None before the first)."""
+        with self._cond:
+            return self._frames[-1] if self._frames else None
+
+    def frames(self) -> list[Frame]:
+        """Every finished frame, oldest first."""
+        with self._cond:
+            return list(self._frames)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every submitted snapshot is either a frame or dropped; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._pending is not None or self._busy:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def close(self, drain: bool = True, timeout: float | None = None) -> list[Frame]:
+        """Stop the worker: finish the waiting snapshot first when `drain`, else drop it. Returns all frames."""
+        with self._cond:
+            if not drain and self._pending is not None:
+                self._pending = None
+                self.dropped += 1
+            self._closing = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self.frames()
+
+    def __enter__(self) -> LiveTSNE:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(drain=exc[0] is None)
+
+    # ---------- worker ----------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closing:
+                    self._cond.wait()
+                if self._pending is None:
+                    return
+                snap, self._pending = self._pending, None
+                self._busy = True
+                prev = self._frames[-1] if self._frames else None
+            frame = None
+            try:
+                frame = self._compute(snap, prev)
+            except Exception as exc:  # a failed frame must not end the live view; the next snapshot retries
+                self.error = exc
+            with self._cond:
+                if frame is not None:
+                    self._frames.append(frame)
+                self._busy = False
+                self._cond.notify_all()
+
+    def _compute(self, snap: _Snapshot, prev: Frame | None) -> Frame:
+        t0 = time.perf_counter()
+        warm = prev is not None and prev.embedding.shape[0] == snap.features.shape[0]
+        if warm:
+            ee, it = self.warm_iters
+            emb = warm_tsne_2d(snap.features, prev.embedding, self.perplexity, self.seed, n_jobs=1,
+                               ee_iter=ee, n_iter=it)
+        else:
+            emb = tsne_2d(snap.features, self.perplexity, self.seed, n_jobs=1, schedule=FIRST_FRAME_SCHEDULE)
+        seconds = time.perf_counter() - t0
+        index = 0 if prev is None else prev.index + 1
+        image = render_frame(emb, snap.labels, snap.step, snap.test_acc, self.style) if self.render else None
+        return Frame(index, snap.step, snap.test_acc, emb, snap.labels, seconds, warm, image)
+
+
+def render_frame(embedding: np.ndarray, labels: np.ndarray, step: int, test_acc: float | None,
+                 style: str = "seed") -> np.ndarray:
+    """An (H, W, 3) uint8 image of one frame, titled with its step and test accuracy."""
+    return figure_rgb(tsne_frame(embedding, labels, step, test_acc, style))
+
+
+def write_gif(frames: Sequence[Frame], path: str | Path, frame_ms: int = 500, last_ms: int = 2000,
+              style: str = "seed") -> Path:
+    """Write the frames as a looping GIF (rendering any without an image); returns the path."""
+    if not frames:
+        raise ValueError("there are no frames to write yet")
+    images = []
+    for f in frames:
+        rgb = f.image if f.image is not None else render_frame(f.embedding, f.labels, f.step, f.test_acc, style)
+        images.append(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=128))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    durations = [frame_ms] * (len(images) - 1) + [last_ms]  # linger on the final map
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=False)
+    return path

@@ -1,0 +1,145 @@
+"""t-SNE tab: seed 000's "Visualize last layer" for any model, explorable, with your drawing placed in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from mnist_demo import plots_tsne
+from mnist_demo.checkpoints import checkpoint_path
+from mnist_demo.embedding import TsneMap, TsneMaps, checkpoint_fingerprint, knn_label_accuracy, place_image
+from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
+
+from .common import friendly_errors, upscale
+
+INTRO = ("Each point is one of the first N test digits, placed by **t-SNE** so that digits the model's *last "
+         "hidden layer* sees as similar land close together — seed 000's “Visualize last layer”. Points are "
+         "drawn as their true digit in the seed's rainbow colours; ringed points are ones the model gets wrong. "
+         "A first map of 10,000 points takes about 10–15 s; after that it comes from the cache.")
+GROUPS = ["true digit", "predicted as", "mistakes on"]
+NO_DRAWING = "✏️ **Draw a digit on the Draw tab first**, then press **Place my drawing**."
+GALLERY_SIZE = 24
+
+
+def _pct(x: float) -> str:
+    return f"{x:.1%}"
+
+
+def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
+    """Lay out the t-SNE tab; `pad` is the Draw tab's sketchpad (the drawing to place in the map)."""
+    maps = TsneMaps()
+    names = service.model_names()
+    default = "cnn" if "cnn" in names else (names[0] if names else None)
+
+    def _map(name: str, n: Any, perplexity: Any, session: VisitorSession | None,
+             progress: gr.Progress | None = None) -> TsneMap:
+        model, _ = service.resolve(name, session)
+        n_pts, perp = int(n), float(perplexity)
+        own = name.startswith(SESSION_PREFIX)
+        ckpt = None if own else checkpoint_fingerprint(checkpoint_path(name, service.registry.directory))
+        if progress is not None:
+            progress(0.1, desc=f"t-SNE of {n_pts:,} last-layer vectors (cached after the first time)…")
+        return maps.get(model, name, n_pts, perp, ckpt)
+
+    def _summary(tm: TsneMap) -> str:
+        how = {"computed": f"computed in {tm.seconds:.1f} s (cached now)", "memory": "from the cache",
+               "disk": "from the disk cache"}[tm.source]
+        wrong = int((tm.preds != tm.labels).sum())
+        return (f"**{tm.name}** · {tm.n:,} test digits · perplexity {tm.perplexity:g} · {how}.  \n"
+                f"The model gets {_pct(tm.accuracy)} of these right ({wrong} ringed mistakes); "
+                f"{_pct(knn_label_accuracy(tm.embedding, tm.labels))} of the points share the true digit of "
+                "most of their 10 nearest neighbours in the map.")
+
+    @friendly_errors
+    def show_map(name: str, n: Any, perplexity: Any, style: str, session: VisitorSession | None,
+                 progress: gr.Progress = gr.Progress()) -> tuple:
+        tm = _map(name, n, perplexity, session, progress)
+        fig = plots_tsne.tsne_map(tm.embedding, tm.labels, tm.preds, style,
+                                  title=f"Visualize last layer · {tm.name} · {tm.n:,} test digits")
+        return fig, _summary(tm)
+
+    @friendly_errors
+    def show_group(name: str, n: Any, perplexity: Any, style: str, digit: Any, group: str,
+                   session: VisitorSession | None, progress: gr.Progress = gr.Progress()) -> tuple:
+        tm = _map(name, n, perplexity, session, progress)
+        d = int(digit)
+        if group not in GROUPS:
+            raise ValueError(f"choose one of: {', '.join(GROUPS)}")
+        sel = {"true digit": tm.labels == d, "predicted as": tm.preds == d,
+               "mistakes on": (tm.labels == d) & (tm.preds != d)}[group]
+        idx = np.nonzero(sel)[0]
+        test = service.dataset(train=False)
+        if idx.size:  # most typical first: closest to the group's middle in the map
+            centre = np.median(tm.embedding[idx], axis=0)
+            idx = idx[np.argsort(((tm.embedding[idx] - centre) ** 2).sum(1))]
+        items = [(upscale(test.images[i].numpy(), 84), f"#{i} · true {tm.labels[i]} · read {tm.preds[i]}")
+                 for i in idx[:GALLERY_SIZE]]
+        fig = plots_tsne.tsne_map(tm.embedding, tm.labels, tm.preds, style, highlight=sel,
+                                  title=f"{tm.name}: {group} {d} ({idx.size} of {tm.n:,} points)")
+        msg = (f"{idx.size} of {tm.n:,} points: **{group} {d}**, highlighted in the map; the gallery shows the "
+               f"{min(idx.size, GALLERY_SIZE)} nearest the middle of the group.") if idx.size else \
+            f"No point is **{group} {d}** among these {tm.n:,} test digits."
+        return fig, items, msg
+
+    @friendly_errors
+    def place(value: Any, name: str, n: Any, perplexity: Any, style: str, session: VisitorSession | None,
+              progress: gr.Progress = gr.Progress()) -> tuple:
+        pre = service.preprocess(value)
+        if pre is None:
+            return gr.update(), [], NO_DRAWING
+        tm = _map(name, n, perplexity, session, progress)
+        model, _ = service.resolve(name, session)
+        p = place_image(tm, model, pre.image)
+        test = service.dataset(train=False)
+        near = [(upscale(test.images[i].numpy(), 84), f"true {tm.labels[i]} · d={dist:.1f}")
+                for i, dist in zip(p.neighbours, p.distances)]
+        labels = tm.labels[p.neighbours]
+        agree = int((labels == p.pred).sum())
+        fig = plots_tsne.tsne_map(tm.embedding, tm.labels, tm.preds, style, drawing_xy=p.xy,
+                                  drawing_label=f"your drawing ({p.pred})",
+                                  title=f"Your drawing in the map of {tm.name}")
+        msg = (f"**{name}** reads your drawing as **{p.pred}** ({_pct(p.confidence)}). Its 8 nearest test digits "
+               f"in the last layer are {', '.join(str(v) for v in labels)} — {agree} of 8 agree with that reading. "
+               "The star sits where its 10 nearest test digits lie in the map.")
+        return fig, near, msg
+
+    def refresh(name: str, session: VisitorSession | None) -> Any:
+        choices = service.model_names(session)
+        return gr.update(choices=choices, value=name if name in choices else (choices[0] if choices else None))
+
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            model = gr.Dropdown(names, value=default, label="Model (yours appear after a training run)",
+                                elem_id="tsne-model")
+            points = gr.Slider(500, 10_000, value=500, step=500, label="Test digits in the map", elem_id="tsne-n")
+            perplexity = gr.Slider(5, 100, value=30, step=1, label="Perplexity (about how many neighbours count)",
+                                   elem_id="tsne-perplexity")
+            style = gr.Radio(list(plots_tsne.STYLES), value="seed", label="Style",
+                             info="seed = each point drawn as its digit; scatter = dots")
+            go = gr.Button("Draw the map", variant="primary", elem_id="tsne-go")
+            status = gr.Markdown("Pick a model and press **Draw the map**.", elem_id="tsne-status")
+        with gr.Column(scale=2, min_width=380):
+            plot = gr.Plot(label="t-SNE of the last layer", elem_id="tsne-plot")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            gr.Markdown("**Look inside a cluster**")
+            digit = gr.Dropdown([str(d) for d in range(10)], value="4", label="Digit")
+            group = gr.Radio(GROUPS, value="true digit", label="Which points")
+            show = gr.Button("Show these digits", elem_id="tsne-show")
+            gr.Markdown("**Your drawing in the map**")
+            place_btn = gr.Button("Place my drawing", elem_id="tsne-place")
+        with gr.Column(scale=2, min_width=380):
+            gallery = gr.Gallery(label="Test digits", columns=8, height=300, object_fit="contain",
+                                 elem_id="tsne-gallery")
+
+    common = {"concurrency_id": "tsne", "concurrency_limit": 1, "show_progress_on": [status]}
+    go.click(show_map, [model, points, perplexity, style, state], [plot, status], api_name="tsne_map", **common)
+    show.click(show_group, [model, points, perplexity, style, digit, group, state], [plot, gallery, status],
+               api_name="tsne_cluster", **common)
+    place_btn.click(place, [pad, model, points, perplexity, style, state], [plot, gallery, status],
+                    api_name="tsne_place", **common)
+    # Visitors' own models join the list when they open it (training happens on another tab).
+    model.focus(refresh, [model, state], model, api_name=False, queue=False)
