@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import math
+import warnings
 from collections.abc import Callable
+from io import BytesIO
 from typing import Any
 
 import gradio as gr
 import numpy as np
+from gradio import component_meta
+from gradio.data_classes import FileData
 from PIL import Image
 
 from mnist_demo.checkpoints import CheckpointError
@@ -17,6 +23,9 @@ from mnist_demo.preprocess import BadImageError
 CANVAS = 280  # pad size in px; a 24 px line (brush radius 12) on a ~200 px digit is MNIST's stroke ratio
 BRUSH_RADIUS = 12
 DRAW_A_DIGIT = "draw a digit"
+MAX_PIXELS = 4096 * 4096  # a bigger upload is refused before it is decoded (10k x 10k took 8 s and 400 MB)
+NOT_AN_IMAGE = ("That file is not an image this app can read. Draw on the pad, or upload a PNG, JPEG, GIF, WebP, "
+                "BMP or TIFF picture of a digit.")
 MNIST_HELP = ("MNIST is not available here. Set MNIST_DATA_DIR to a folder holding MNIST/raw "
               "(the four *-ubyte files) or run once with internet access; the Draw tab works without it.")
 
@@ -34,6 +43,101 @@ def upscale(img: np.ndarray, size: int = 168) -> np.ndarray:
     return np.asarray(Image.fromarray(a).resize((size, size), Image.NEAREST))
 
 
+def _check_upload(file: Any) -> None:
+    """Read only the header of an uploaded image: refuse unreadable files and huge images before decoding."""
+    if file is None:
+        return
+    try:
+        with warnings.catch_warnings():  # PIL warns about big images; the size check below answers instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(file.path if isinstance(file, FileData) else BytesIO(file)) as im:
+                w, h = im.size
+    except Exception:  # PIL raises several types for garbage, empty and truncated files
+        raise gr.Error(NOT_AN_IMAGE) from None
+    if w * h > MAX_PIXELS:
+        raise gr.Error(f"That image is {w:,}×{h:,} pixels; the pad takes pictures up to {MAX_PIXELS / 1e6:.0f} "
+                       "megapixels (e.g. 4096×4096). Shrink it first.") from None
+
+
+# gradio writes a `.pyi` stub next to the module of every component subclass it sees defined (here: into the
+# repository, at import time). The three subclasses below need no stubs, so that hook is off while they are defined.
+_write_pyi_stub = component_meta.create_or_modify_pyi
+component_meta.create_or_modify_pyi = lambda *args, **kwargs: None
+
+
+class Sketchpad(gr.Sketchpad):
+    """gr.Sketchpad whose uploads are vetted: non-images and huge images get a plain message, not a crash."""
+
+    def get_block_name(self) -> str:
+        """Rendered by gradio's ImageEditor front end, like gr.Sketchpad."""
+        return "imageeditor"
+
+    def get_block_class(self) -> str:
+        """Same as get_block_name (used when an app is loaded with gr.load)."""
+        return "imageeditor"
+
+    def preprocess(self, payload: Any) -> Any:
+        """gr.Sketchpad.preprocess after a header check of every uploaded image."""
+        if payload is not None and getattr(payload, "id", None) is None:
+            for f in (payload.background, payload.composite, *(payload.layers or [])):
+                _check_upload(f)
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception:  # whatever PIL or numpy raise on a broken upload: the visitor's file, not our bug
+            raise gr.Error(NOT_AN_IMAGE) from None
+
+
+def _number(payload: Any, label: str | None) -> float | None:
+    """A finite float from what an API caller sent for a numeric field, or gr.Error saying what is wrong."""
+    what = label or "this value"
+    if payload is None:
+        return None
+    if isinstance(payload, bool):
+        raise gr.Error(f"{what} must be a number, got {payload!r}")
+    try:
+        v = float(payload)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{what} must be a number, got {str(payload)[:40]!r}") from None
+    if not math.isfinite(v):
+        raise gr.Error(f"{what} must be a finite number, got {payload!r}")
+    return v
+
+
+class Number(gr.Number):
+    """gr.Number that answers text, NaN and infinity with a plain message (gradio's own check crashes on them)."""
+
+    def preprocess(self, payload: Any) -> float | int | None:
+        """The value as gr.Number passes it, after the check."""
+        return super().preprocess(_number(payload, self.label))
+
+
+class Slider(gr.Slider):
+    """gr.Slider that answers missing, text, NaN and infinite values with a plain message."""
+
+    def preprocess(self, payload: Any) -> float:
+        """The value as gr.Slider passes it, after the check."""
+        v = _number(payload, self.label)
+        if v is None:
+            raise gr.Error(f"{self.label or 'this value'} must be a number, got None")
+        return super().preprocess(v)
+
+
+component_meta.create_or_modify_pyi = _write_pyi_stub
+
+
+def _os_message(exc: OSError) -> str:
+    """A sentence for a failed read or write, without server paths."""
+    if exc.errno == errno.ENOSPC:
+        why = "the server's disk is full"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        why = "the server may not write there (read-only or no permission)"
+    else:
+        why = exc.strerror or type(exc).__name__
+    return f"The server could not read or write a file: {why}. Please try again later."
+
+
 def friendly_errors(fn: Callable) -> Callable:
     """Turn the core's expected failures into gr.Error messages the visitor can act on."""
 
@@ -49,6 +153,8 @@ def friendly_errors(fn: Callable) -> Callable:
             raise gr.Error(f"That model is unavailable: {exc}") from None
         except (ValueError, KeyError, BadImageError, RuntimeError) as exc:
             raise gr.Error(str(exc).strip("'\"")) from None
+        except OSError as exc:
+            raise gr.Error(_os_message(exc)) from None
 
     return wrapper
 
@@ -68,5 +174,7 @@ def friendly_stream(fn: Callable) -> Callable:
             raise gr.Error(f"That model is unavailable: {exc}") from None
         except (ValueError, KeyError, RuntimeError) as exc:
             raise gr.Error(str(exc).strip("'\"")) from None
+        except OSError as exc:
+            raise gr.Error(_os_message(exc)) from None
 
     return wrapper

@@ -9,7 +9,7 @@ import gradio as gr
 from mnist_demo import plots
 from mnist_demo.service import Service
 
-from .common import friendly_errors, upscale
+from .common import Number, friendly_errors, upscale
 
 
 def _int(x: Any, what: str, lo: int, hi: int) -> int:
@@ -52,17 +52,17 @@ def build_dataset_tab(service: Service) -> None:
 
     with gr.Row():
         with gr.Column(scale=1, min_width=240):
-            index = gr.Number(value=0, precision=0, label="Training image index (0–59,999)", elem_id="ds-index")
+            index = Number(value=0, precision=0, label="Training image index (0–59,999)", elem_id="ds-index")
             show = gr.Button("Show example", elem_id="ds-show")
             caption = gr.Markdown("The seed's first figure: training image #0 and its label.")
             img = gr.Image(label="Example", height=210, width=210, interactive=False, buttons=[])
         with gr.Column(scale=2, min_width=360):
-            seed = gr.Number(value=0, precision=0, label="Shuffle seed", elem_id="ds-seed")
+            seed = Number(value=0, precision=0, label="Shuffle seed", elem_id="ds-seed")
             grid_btn = gr.Button("Draw a batch of 64", elem_id="ds-grid")
             grid_plot = gr.Plot(label="64 images with labels")
     with gr.Row():
         digit = gr.Radio([str(d) for d in range(10)], value="0", label="Browse a digit", elem_id="ds-digit")
-        page = gr.Number(value=0, precision=0, label="Page", minimum=0, maximum=200)
+        page = Number(value=0, precision=0, label="Page", minimum=0, maximum=200)
         digit_btn = gr.Button("Show this digit", elem_id="ds-class")
     gallery = gr.Gallery(label="Training images of this digit", columns=8, height=300, object_fit="contain")
     mean_btn = gr.Button("Mean image of each digit", elem_id="ds-means")

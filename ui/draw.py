@@ -10,7 +10,7 @@ import pandas as pd
 from mnist_demo import plots
 from mnist_demo.service import Service, VisitorSession
 
-from .common import BRUSH_RADIUS, CANVAS, DRAW_A_DIGIT, blank_pad, friendly_errors, upscale
+from .common import BRUSH_RADIUS, CANVAS, DRAW_A_DIGIT, Sketchpad, blank_pad, friendly_errors, upscale
 
 TABLE_COLS = ["model", "top-1", "confidence", "2nd", "latency (ms)"]
 
@@ -46,7 +46,7 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=300):
             with gr.Column():  # a pad directly in a Row is mis-centred on some loads (gradio-6 notes §1)
-                pad = gr.Sketchpad(
+                pad = Sketchpad(  # vets uploads: a non-image or a huge picture gets a message
                     value=blank_pad(), image_mode="RGBA", type="numpy", canvas_size=(CANVAS, CANVAS),
                     layers=False, transforms=(), elem_id="pad", label="Draw a digit (0–9)",
                     brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_RADIUS),

@@ -22,7 +22,7 @@ from mnist_demo.data import load_mnist
 from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
 from mnist_demo.sincos import LIMITS, PRESETS, SinCosFrame, config_from_values, fit_sin_to_cos
 
-from .common import DRAW_A_DIGIT, friendly_errors, friendly_stream
+from .common import DRAW_A_DIGIT, Number, Slider, friendly_errors, friendly_stream
 
 VIEW_WINDOWS = 8  # the live view and the GIF follow the last 8 windows (4 periods) instead of squeezing 100
 MAX_GIF_FRAMES = 150
@@ -163,16 +163,16 @@ def build_sincos_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> No
                               info=f"better = {PRESETS['better'].cell.upper()} {PRESETS['better'].hidden}, "
                                    f"lr {PRESETS['better'].lr:g} × {PRESETS['better'].lr_decay:g} per step")
             cell = gr.Dropdown(["rnn", "lstm", "gru"], value=seed.cell, label="Cell")
-            hidden = gr.Slider(*LIMITS["hidden"], value=seed.hidden, step=1, label="Hidden size")
-            lr = gr.Number(value=seed.lr, label="Learning rate (Adam)", minimum=1e-5, maximum=1.0)
-            decay = gr.Number(value=seed.lr_decay, label="lr × this after every step (1 = constant)",
+            hidden = Slider(*LIMITS["hidden"], value=seed.hidden, step=1, label="Hidden size")
+            lr = Number(value=seed.lr, label="Learning rate (Adam)", minimum=1e-5, maximum=1.0)
+            decay = Number(value=seed.lr_decay, label="lr × this after every step (1 = constant)",
                               minimum=0.5, maximum=1.0)
-            steps = gr.Slider(*LIMITS["steps"], value=seed.steps, step=1, label="Steps (windows)")
-            window = gr.Slider(*LIMITS["window"], value=seed.window, step=1, label="Points per window of length π")
-            seed_nb = gr.Number(value=seed.seed, precision=0, minimum=0, label="Seed")
+            steps = Slider(*LIMITS["steps"], value=seed.steps, step=1, label="Steps (windows)")
+            window = Slider(*LIMITS["window"], value=seed.window, step=1, label="Points per window of length π")
+            seed_nb = Number(value=seed.seed, precision=0, minimum=0, maximum=2**31 - 1, label="Seed")
             with gr.Accordion("Animation", open=False):
-                every = gr.Slider(0, 50, value=0, step=1, label="Show every k-th step (0 = auto)")
-                fps = gr.Slider(0, 30, value=20, step=1, label="Updates per second (0 = as fast as possible)")
+                every = Slider(0, 50, value=0, step=1, label="Show every k-th step (0 = auto)")
+                fps = Slider(0, 30, value=20, step=1, label="Updates per second (0 = as fast as possible)")
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="sincos-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="sincos-stop")
@@ -254,10 +254,10 @@ def build_lstm_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None
                                 info="the committed lstm, or one you trained on the Train tab")
             read_pad = gr.Button("Read my drawing (Draw tab)", variant="primary", elem_id="lstm-read-pad")
             with gr.Row():
-                index = gr.Number(value=0, precision=0, minimum=0, maximum=9999, label="Test image #",
+                index = Number(value=0, precision=0, minimum=0, maximum=9999, label="Test image #",
                                   min_width=100)
                 read_test = gr.Button("Read test digit", elem_id="lstm-read-test")
-            row = gr.Slider(0, 28, value=28, step=1, label="Rows read", elem_id="lstm-row")
+            row = Slider(0, 28, value=28, step=1, label="Rows read", elem_id="lstm-row")
             play = gr.Button("▶ Play", elem_id="lstm-play")
         with gr.Column(scale=1, min_width=240):
             image = gr.Image(label="Input (orange = the row being read)", height=240, width=240, interactive=False,
