@@ -248,11 +248,12 @@ def test_tab_map_cluster_and_drawing(client, trained, tmp_path) -> None:
 
     plot, gallery, msg = client.predict(name, 500, 30, "seed", "4", "true digit", api_name="/tsne_cluster")
     assert plot is not None and "true digit 4" in msg
-    assert 0 < len(gallery) <= 24 and all("true 4" in item["caption"] for item in gallery)
+    assert 0 < len(gallery) <= 24 and all(item["caption"].startswith("true 4") for item in gallery)
 
     plot, near, msg = client.predict(_pad_file(tmp_path, ONE), name, 500, 30, "seed", api_name="/tsne_place")
-    assert plot is not None and len(near) == 8 and "reads your drawing as **1**" in msg
-    assert sum(item["caption"].startswith("true 1") for item in near) >= 6
+    assert plot is not None and len(near) == 9 and "reads your drawing as **1**" in msg
+    assert near[0]["caption"] == "yours → 1"  # the drawing itself, then its 8 nearest test digits
+    assert sum(item["caption"] == "true 1" for item in near[1:]) >= 6
 
 
 @needs_mnist

@@ -74,7 +74,8 @@ def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None
         if idx.size:  # most typical first: closest to the group's middle in the map
             centre = np.median(tm.embedding[idx], axis=0)
             idx = idx[np.argsort(((tm.embedding[idx] - centre) ** 2).sum(1))]
-        items = [(upscale(test.images[i].numpy(), 84), f"#{i} · true {tm.labels[i]} · read {tm.preds[i]}")
+        items = [(upscale(test.images[i].numpy(), 84),
+                  f"true {tm.labels[i]}" + ("" if tm.preds[i] == tm.labels[i] else f" → {tm.preds[i]}"))
                  for i in idx[:GALLERY_SIZE]]
         fig = plots_tsne.tsne_map(tm.embedding, tm.labels, tm.preds, style, highlight=sel,
                                   title=f"{tm.name}: {group} {d} ({idx.size} of {tm.n:,} points)")
@@ -93,16 +94,17 @@ def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None
         model, _ = service.resolve(name, session)
         p = place_image(tm, model, pre.image)
         test = service.dataset(train=False)
-        near = [(upscale(test.images[i].numpy(), 84), f"true {tm.labels[i]} · d={dist:.1f}")
-                for i, dist in zip(p.neighbours, p.distances)]
+        near = [(upscale(pre.image, 84), f"yours → {p.pred}")]
+        near += [(upscale(test.images[i].numpy(), 84), f"true {tm.labels[i]}") for i in p.neighbours]
         labels = tm.labels[p.neighbours]
         agree = int((labels == p.pred).sum())
         fig = plots_tsne.tsne_map(tm.embedding, tm.labels, tm.preds, style, drawing_xy=p.xy,
                                   drawing_label=f"your drawing ({p.pred})",
                                   title=f"Your drawing in the map of {tm.name}")
         msg = (f"**{name}** reads your drawing as **{p.pred}** ({_pct(p.confidence)}). Its 8 nearest test digits "
-               f"in the last layer are {', '.join(str(v) for v in labels)} — {agree} of 8 agree with that reading. "
-               "The star sits where its 10 nearest test digits lie in the map.")
+               f"in the last layer are {', '.join(str(v) for v in labels)} — {agree} of 8 agree with that reading "
+               f"(distances {p.distances[0]:.1f}–{p.distances[-1]:.1f}). The star sits where its 10 nearest test "
+               "digits lie in the map.")
         return fig, near, msg
 
     def refresh(name: str, session: VisitorSession | None) -> Any:
@@ -132,7 +134,8 @@ def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None
             gr.Markdown("**Your drawing in the map**")
             place_btn = gr.Button("Place my drawing", elem_id="tsne-place")
         with gr.Column(scale=2, min_width=380):
-            gallery = gr.Gallery(label="Test digits", columns=8, height=300, object_fit="contain",
+            gallery = gr.Gallery(label="Test digits (true label → the model's reading when it differs)", columns=6,
+                                 height=320, object_fit="contain",
                                  elem_id="tsne-gallery")
 
     common = {"concurrency_id": "tsne", "concurrency_limit": 1, "show_progress_on": [status]}
