@@ -49,8 +49,9 @@ class LiveTSNE:
     """A background worker turning training snapshots into warm-started t-SNE frames (and rendered images)."""
 
     def __init__(self, perplexity: float = 30.0, seed: int = 0, render: bool = True, style: str = "seed",
-                 warm_iters: tuple[int, int] = (30, 70)) -> None:
+                 warm_iters: tuple[int, int] = (30, 70), max_frames: int = 120) -> None:
         self.perplexity = float(perplexity)
+        self.max_frames = max(2, int(max_frames))  # a long run keeps every other old frame past this
         self.seed = int(seed)
         self.render = bool(render)
         self.style = style
@@ -90,7 +91,7 @@ class LiveTSNE:
             return self._frames[-1] if self._frames else None
 
     def frames(self) -> list[Frame]:
-        """Every finished frame, oldest first."""
+        """The finished frames, oldest first (every one, up to max_frames; then thinned evenly)."""
         with self._cond:
             return list(self._frames)
 
@@ -143,6 +144,10 @@ class LiveTSNE:
             with self._cond:
                 if frame is not None:
                     self._frames.append(frame)
+                    if len(self._frames) > self.max_frames:
+                        # Thin the history instead of growing without bound (~0.4 MB per rendered frame):
+                        # the GIF of a 30-epoch run stays a watchable animation of ≤ max_frames frames.
+                        self._frames = [*self._frames[:-1:2], self._frames[-1]]
                 self._busy = False
                 self._cond.notify_all()
 

@@ -66,6 +66,17 @@ def test_submit_returns_at_once_and_drops_snapshots_when_behind() -> None:
     assert [f.index for f in frames] == list(range(len(frames)))
 
 
+def test_a_long_run_keeps_a_bounded_evenly_thinned_history() -> None:
+    f, y = _snapshots(1, n=100)[0]
+    live = LiveTSNE(perplexity=10, render=False, max_frames=4)
+    for step in range(1, 8):
+        live.submit(f, y, step)
+        assert live.wait(timeout=60)
+    frames = live.close()
+    assert len(frames) <= 4 and frames[0].step == 1 and frames[-1].step == 7
+    assert [x.step for x in frames] == sorted(x.step for x in frames)
+
+
 def test_latest_is_none_before_the_first_frame_and_closed_workers_refuse_snapshots() -> None:
     live = LiveTSNE(render=False)
     assert live.latest() is None and live.frames() == []
