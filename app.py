@@ -76,6 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=int(os.environ["GRADIO_SERVER_PORT"])
                    if os.environ.get("GRADIO_SERVER_PORT") else None)
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=int(os.environ["MNIST_TORCH_THREADS"])
+                   if os.environ.get("MNIST_TORCH_THREADS") else None,
+                   help="torch CPU threads per operation (default: torch's choice; env MNIST_TORCH_THREADS)")
     return p.parse_args(argv)
 
 
@@ -86,15 +89,22 @@ def is_public(args: argparse.Namespace) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Load the committed checkpoints, build the app and serve it."""
+    import torch
+
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     public = is_public(args)
     registry = ModelRegistry(pick_device(args.device))
     registry.load_all()
     service = Service(registry, PUBLIC_LIMITS if public else Limits())
     demo = build_demo(service)
+    # Public: a bounded queue (visitors see their place in it, or "queue full" instead of an endless wait) and
+    # capped uploads (a drawing is a few kB; 10 MB still takes a phone photo). Errors other than gr.Error stay
+    # generic (show_error=False) so no traceback or server path reaches a stranger.
     demo.queue(max_size=64 if public else None)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS,
-                theme=gr.themes.Soft())
+                theme=gr.themes.Soft(), max_file_size="10mb" if public else None, show_error=False)
 
 
 if __name__ == "__main__":
