@@ -21,6 +21,7 @@ from ui.explain_tab import build_explain_tab
 from ui.eye_tab import build_eye_tab
 from ui.sequence_tab import build_lstm_tab, build_sincos_tab
 from ui.train_tab import build_train_tab
+from ui.tsne_tab import build_tsne_tab
 
 TITLE = "MNIST playground"
 CSS = """
@@ -52,6 +53,8 @@ def build_demo(service: Service) -> gr.Blocks:
                 train_tab = gr.Column()  # filled below, once the Evaluate dropdown exists
             with gr.Tab("Evaluate", id="evaluate"):
                 eval_model = build_evaluate_tab(service, state)
+            with gr.Tab("t-SNE", id="tsne"):
+                build_tsne_tab(service, state, draw["pad"])
             with gr.Tab("LSTM reader", id="lstm"):
                 build_lstm_tab(service, state, draw["pad"])
             with gr.Tab("sin → cos RNN", id="sincos"):

@@ -20,11 +20,14 @@ from .checkpoints import CheckpointError, make_payload, round_trip_weights, save
 from .config import TrainConfig
 from .data import MnistSplit, load_mnist
 from .engine import EvalResult, evaluate, predict_logits, train_classifier
+from .live_tsne import Frame, LiveTSNE, write_gif
 from .models import CLASSIFIERS, get_spec
 from .predict import Prediction, predict_many, predict_probs
 from .preprocess import Preprocessed, preprocess
 from .registry import ModelRegistry
 from .watch import DrawingWatcher, WatchHistory
+
+LIVE_TSNE_POINTS = 500  # seed 000 maps 500 test digits every 50 steps
 
 SESSION_PREFIX = "yours: "
 
@@ -77,6 +80,8 @@ class TrainUpdate:
     sample_images: np.ndarray | None = None  # (10, 28, 28): the seed's "10 predictions vs real labels"
     sample_titles: list[str] = field(default_factory=list)
     watch: WatchHistory | None = None  # the visitor's drawing re-read at each evaluation step (None: blank pad)
+    tsne_frame: Frame | None = None  # the newest live t-SNE map of the last layer (None: off or not yet)
+    tsne_gif: Path | None = None  # the whole map animation, at the end
 
 
 def _finite(x: Any, what: str) -> float:
@@ -174,22 +179,36 @@ class Service:
                                    train_size=int(size), eval_every=50, eval_size=2000, log_every=10)
 
     def train_stream(self, name: str, cfg: TrainConfig, session: VisitorSession,
-                     drawing: Any = None) -> Iterator[TrainUpdate]:
-        """Train a fresh `name` for this visitor, yielding updates; the model joins the session at the end."""
+                     drawing: Any = None, live_map: bool = False) -> Iterator[TrainUpdate]:
+        """Train a fresh `name` for this visitor, yielding updates; the model joins the session at the end.
+
+        With `live_map`, a t-SNE of the last layer of 500 test digits is refreshed at every evaluation,
+        computed off the training thread (LiveTSNE) and warm-started so the map does not jump.
+        """
         if session.training:
             raise RuntimeError("you already have a training run going; stop it or wait for it to finish")
         session.training = True
         session.stop.clear()
+        live = LiveTSNE() if live_map else None
         try:
-            yield from self._train(name, cfg, session, drawing)
+            yield from self._train(name, cfg, session, drawing, live)
         finally:
             session.training = False
+            if live is not None:
+                live.close(drain=False, timeout=5)
 
     def _train(self, name: str, cfg: TrainConfig, session: VisitorSession,
-               drawing: Any = None) -> Iterator[TrainUpdate]:
+               drawing: Any, live: LiveTSNE | None) -> Iterator[TrainUpdate]:
         yield TrainUpdate([], [], [], [], 0.0, "Loading MNIST…")
         watcher = DrawingWatcher.from_pad(drawing)  # preprocessed once; inactive for a blank pad
         train, test = load_mnist(train=True), load_mnist(train=False)
+        map_x = test.float_images(self.device, LIVE_TSNE_POINTS)
+        map_y = test.labels[:LIVE_TSNE_POINTS].numpy()
+
+        def extras() -> dict[str, Any]:
+            return {"watch": watcher.history if watcher.active else None,
+                    "tsne_frame": live.latest() if live is not None else None}
+
         model = get_spec(name).build()
         steps: list[int] = []
         losses: list[float] = []
@@ -212,14 +231,15 @@ class Service:
                 acc_steps.append(ev.step)
                 accs.append(ev.test_acc)
                 watcher.observe(ev.step, model)  # eval mode, no grad, training flag restored
+                if live is not None:  # features here (cheap), t-SNE on the worker thread
+                    with torch.inference_mode():
+                        live.submit(model.features(map_x).cpu().numpy(), map_y, ev.step, ev.test_acc)
             acc_txt = f" · test accuracy {accs[-1]:.2%}" if accs else ""
             status = (f"Training {name}: step {ev.step}/{ev.total_steps} · epoch {ev.epoch:.2f} · "
                       f"loss {ev.loss:.4f}{acc_txt} · {ev.images_per_s:,.0f} images/s")
             if not ev.done:
-                yield TrainUpdate(steps, losses, acc_steps, accs, ev.step / ev.total_steps, status,
-                                  watch=watcher.history if watcher.active else None)
-        yield TrainUpdate(steps, losses, acc_steps, accs, 0.99, "Scoring on the 10,000 test images…",
-                          watch=watcher.history if watcher.active else None)
+                yield TrainUpdate(steps, losses, acc_steps, accs, ev.step / ev.total_steps, status, **extras())
+        yield TrainUpdate(steps, losses, acc_steps, accs, 0.99, "Scoring on the 10,000 test images…", **extras())
         round_trip_weights(model)
         result = evaluate(model, test, self.device)
         session.runs += 1
@@ -234,8 +254,14 @@ class Service:
                    "steps": last.step if last else 0, "recipe": "custom"}
         payload = make_payload(name, model, metrics, cfg)
         session.models[key] = (model, {k: v for k, v in payload.items() if k != "state_dict"})
-        path = Path(tempfile.mkdtemp(prefix="mnist_demo_")) / f"{name}_run{session.runs}.pt"
+        out_dir = Path(tempfile.mkdtemp(prefix="mnist_demo_"))
+        path = out_dir / f"{name}_run{session.runs}.pt"
         save_payload(payload, path)
+        gif = None
+        if live is not None:
+            frames = live.close(drain=True, timeout=30)
+            if frames:
+                gif = write_gif(frames, out_dir / f"{name}_run{session.runs}_tsne.gif")
         x = test.float_images("cpu", 10)
         preds = predict_logits(model, x.to(self.device)).argmax(1).cpu().numpy()
         titles = [f"pred {p} / real {r}" for p, r in zip(preds, test.labels[:10].tolist())]
@@ -243,8 +269,7 @@ class Service:
                   f"{metrics['steps']} steps in {metrics['train_seconds']} s. It is now selectable as "
                   f"“{SESSION_PREFIX}{key}” on the Draw tab (for you only).")
         yield TrainUpdate(steps, losses, acc_steps, accs, 1.0, status, True, result, SESSION_PREFIX + key, path,
-                          x[:, 0].numpy(), titles,
-                          watch=watcher.history if watcher.active else None)
+                          x[:, 0].numpy(), titles, tsne_gif=gif, **extras())
 
     # ---------- evaluate ----------
     def evaluation(self, name: str, session: VisitorSession | None = None) -> tuple[EvalResult, float]:

@@ -79,7 +79,7 @@ def test_unknown_model_is_a_clear_error(client, tmp_path) -> None:
 @needs_mnist
 def test_training_streams_and_the_model_is_only_mine(url, tmp_path) -> None:
     me, other = Client(url, verbose=False), Client(url, verbose=False)
-    job = me.submit("lenet5", "seed", 1.0, 64, 0.003, "adam", 9600, None, api_name="/train")
+    job = me.submit("lenet5", "seed", 1.0, 64, 0.003, "adam", 9600, None, True, api_name="/train")
     outs = list(job)
     assert len(outs) >= 5
     final = outs[-1]
@@ -88,9 +88,10 @@ def test_training_streams_and_the_model_is_only_mine(url, tmp_path) -> None:
     assert len(losses) >= 10 and np.mean(losses[-3:]) < np.mean(losses[:3])  # the curve improves
     assert len(accs) >= 3 and accs[-1] > accs[0] and accs[-1] > 0.85
     assert "Done" in final[2] and "yours: lenet5 #1" in final[2]
-    draw_dd = final[8]
+    assert final[4] and str(final[5]).endswith(".gif")  # the live t-SNE map and its animation
+    draw_dd = final[10]
     assert draw_dd["value"] == "yours: lenet5 #1" and ["yours: lenet5 #1"] * 2 in draw_dd["choices"]
-    assert str(final[7]).endswith(".pt")  # the checkpoint download
+    assert str(final[9]).endswith(".pt")  # the checkpoint download
     from tests.test_preprocess import seven
 
     v = pad_file(np.asarray(seven().convert("RGBA")), tmp_path / "seven.png")
@@ -112,7 +113,7 @@ def test_bad_training_settings_are_refused(client) -> None:
                         (("cnn", "seed", 1, 50, 0.001, "rmsprop", 6000), "rmsprop"),
                         (("cnn", "seed", 1, 50, 5.0, "adam", 6000), "maximum"),
                         (("cnn", "seed", 1, 50, 0.001, "adam", 6000.5), "whole number")]:
-        args = (*args, None)  # no drawing to watch
+        args = (*args, None, False)  # no drawing to watch, no live map
         with pytest.raises(AppError, match=match):
             client.predict(*args, api_name="/train")
     assert "Nothing is training" in client.predict(api_name="/stop_training")

@@ -12,7 +12,7 @@ from mnist_demo.config import TrainConfig
 from mnist_demo.models import CLASSIFIERS, get_spec
 from mnist_demo.service import Service, VisitorSession
 
-from .common import friendly_stream
+from .common import Number, Slider, friendly_stream
 
 
 def _recipe_values(name: str, recipe: str) -> tuple:
@@ -31,13 +31,15 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
             model = gr.Dropdown(list(CLASSIFIERS), value="cnn", label="Model", elem_id="train-model")
             recipe = gr.Radio(["seed", "best"], value="seed", label="Recipe",
                               info="seed = the tutorial's settings; best = ours (augmentation, one-cycle)")
-            epochs = gr.Number(value=min(ep0, lim.max_epochs), label=f"Epochs (≤ {lim.max_epochs:g}, fractions ok)",
+            epochs = Number(value=min(ep0, lim.max_epochs), label=f"Epochs (≤ {lim.max_epochs:g}, fractions ok)",
                                minimum=0.01, maximum=lim.max_epochs, elem_id="epochs")
-            batch = gr.Number(value=bs0, label="Batch size", precision=0, minimum=1, maximum=lim.max_batch)
-            lr = gr.Number(value=lr0, label="Learning rate", minimum=1e-6, maximum=1.0)
+            batch = Number(value=bs0, label="Batch size", precision=0, minimum=1, maximum=lim.max_batch)
+            lr = Number(value=lr0, label="Learning rate", minimum=1e-6, maximum=1.0)
             opt = gr.Dropdown(["adam", "adamw", "sgd"], value=opt0, label="Optimiser")
-            size = gr.Slider(100, lim.max_train_size, value=min(60_000, lim.max_train_size), step=100,
+            size = Slider(100, lim.max_train_size, value=min(60_000, lim.max_train_size), step=100,
                              label="Training images", elem_id="train-size")
+            live_map = gr.Checkbox(True, label="Live t-SNE of the last layer (seed 000), every 50 steps",
+                                   elem_id="train-live-map")
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="train-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
@@ -48,6 +50,10 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
                 loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", height=260, elem_id="loss-plot")
                 acc_plot = gr.LinePlot(x="step", y="accuracy", title="Test accuracy (2,000 images)", height=260,
                                        elem_id="acc-plot")
+            with gr.Row():
+                tsne_img = gr.Image(label="Last layer, t-SNE of 500 test digits (warm-started, off the training "
+                                    "thread)", interactive=False, height=380, elem_id="train-tsne", buttons=[])
+                tsne_gif = gr.File(label="The map's animation (GIF)", interactive=False, elem_id="train-tsne-gif")
             watch_plot = gr.Plot(label="Your drawing (Draw tab), read by the model as it learns", elem_id="watch-plot")
             with gr.Row():
                 per_class = gr.Plot(label="Accuracy per digit (10,000 test images)")
@@ -64,12 +70,16 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
 
     @friendly_stream
     def run(name: str, which: str, ep: Any, bs: Any, rate: Any, optim: str, n: Any, drawing: Any,
-            session: VisitorSession, progress: gr.Progress = gr.Progress()) -> Any:
+            live: bool, session: VisitorSession, progress: gr.Progress = gr.Progress()) -> Any:
         cfg = service.train_config(name, which, ep, bs, rate, optim, n)
         session = session or VisitorSession()  # created on first use; yielded as the state output below
         keep = gr.update()
-        seen_evals = 0
-        for up in service.train_stream(name, cfg, session, drawing):
+        seen_evals, seen_frame = 0, -1
+        for up in service.train_stream(name, cfg, session, drawing, live_map=bool(live)):
+            frame = keep
+            if up.tsne_frame is not None and up.tsne_frame.index != seen_frame:  # send only new maps
+                seen_frame = up.tsne_frame.index
+                frame = up.tsne_frame.image
             watch = keep
             if up.watch is not None and len(up.watch) != seen_evals:  # redraw only on a new evaluation step
                 seen_evals = len(up.watch)
@@ -78,22 +88,23 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
             loss_df = pd.DataFrame({"step": up.steps, "loss": up.losses})
             acc_df = pd.DataFrame({"step": up.acc_steps, "accuracy": up.accs})
             if not up.done:
-                yield (loss_df, acc_df, up.status, watch, keep, keep, keep, keep, keep,
+                yield (loss_df, acc_df, up.status, watch, frame, keep, keep, keep, keep, keep, keep,
                        *[keep] * len(other_models), session)
                 continue
             res = up.result
             choices = service.model_names(session)
             dd = gr.update(choices=choices, value=up.model_name)
-            yield (loss_df, acc_df, up.status, watch, plots.per_class_bars(res.per_class),
+            yield (loss_df, acc_df, up.status, watch, frame, str(up.tsne_gif) if up.tsne_gif else None,
+                   plots.per_class_bars(res.per_class),
                    plots.confusion_matrix(res.confusion),
                    plots.digit_grid(up.sample_images, up.sample_titles, ncols=5, title="10 predictions vs real labels"),
                    str(up.checkpoint), dd, *[gr.update(choices=choices) for _ in other_models], session)
 
     # The last output is the state itself: the first yield stores a new VisitorSession, so Stop can reach it.
-    outs = [loss_plot, acc_plot, status, watch_plot, per_class, confusion, samples, download, draw_model,
-            *other_models, state]
+    outs = [loss_plot, acc_plot, status, watch_plot, tsne_img, tsne_gif, per_class, confusion, samples, download,
+            draw_model, *other_models, state]
     drawing = pad if pad is not None else gr.State(None)  # no pad: nothing to watch
-    start.click(run, [model, recipe, epochs, batch, lr, opt, size, drawing, state], outs, api_name="train",
+    start.click(run, [model, recipe, epochs, batch, lr, opt, size, drawing, live_map, state], outs, api_name="train",
                 concurrency_id="train", concurrency_limit=1 if lim.max_epochs <= 2 else 2,
                 show_progress_on=[status])
 
