@@ -1,13 +1,23 @@
 """Seed 000's live "Visualize last layer", off the training thread: warm-started t-SNE frames and a GIF.
 
 The training loop hands over snapshots with `LiveTSNE.submit(features, labels, step, test_acc)`, which
-only stores a reference and wakes a background thread; it never waits for t-SNE. When the thread is
+only stores a reference and wakes a background thread; it never waits for t-SNE. When the worker is
 still busy, a newer snapshot replaces the one waiting (intermediate snapshots are dropped). Each frame
 starts from the previous frame's map, so clusters keep their place and orientation between frames.
+
+By default the frames are computed and rendered in a child Python process at lower CPU priority
+(backend="process"): openTSNE's optimiser loop and matplotlib are Python code that holds the GIL, and in
+a thread of the training process every GIL hand-over could delay the training loop's next operation by
+up to the 5 ms switch interval. The background thread then only passes pickles over a pipe. If the child
+cannot start or dies, the thread computes the frames itself (backend="thread" asks for that directly).
 """
 
 from __future__ import annotations
 
+import os
+import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -21,6 +31,8 @@ from .embedding import tsne_2d, warm_tsne_2d
 from .plots_tsne import figure_rgb, tsne_frame
 
 FIRST_FRAME_SCHEDULE = (100, 150)  # a from-scratch first frame; later frames refine it anyway
+BACKENDS = ("process", "thread")
+_REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,10 @@ class LiveTSNE:
     """A background worker turning training snapshots into warm-started t-SNE frames (and rendered images)."""
 
     def __init__(self, perplexity: float = 30.0, seed: int = 0, render: bool = True, style: str = "seed",
-                 warm_iters: tuple[int, int] = (30, 70), max_frames: int = 120) -> None:
+                 warm_iters: tuple[int, int] = (30, 70), max_frames: int = 120, backend: str = "process",
+                 nice: int = 10) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
         self.perplexity = float(perplexity)
         self.max_frames = max(2, int(max_frames))  # a long run keeps every other old frame past this
         self.seed = int(seed)
@@ -64,6 +79,17 @@ class LiveTSNE:
         self._closing = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._child: _Child | None = None
+        if backend == "process":
+            try:  # started now, so its imports overlap with the training run's own set-up
+                self._child = _Child(nice)
+            except OSError as exc:
+                self.error = exc
+
+    @property
+    def backend(self) -> str:
+        """Where frames are being computed now: 'process' or 'thread' (also after a fallback)."""
+        return "process" if self._child is not None else "thread"
 
     # ---------- training side ----------
     def submit(self, features: np.ndarray, labels: np.ndarray, step: int, test_acc: float | None = None) -> None:
@@ -117,6 +143,9 @@ class LiveTSNE:
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
+        if self._child is not None and (thread is None or not thread.is_alive()):
+            self._child.close()
+            self._child = None
         return self.frames()
 
     def __enter__(self) -> LiveTSNE:
@@ -152,18 +181,93 @@ class LiveTSNE:
                 self._cond.notify_all()
 
     def _compute(self, snap: _Snapshot, prev: Frame | None) -> Frame:
-        t0 = time.perf_counter()
         warm = prev is not None and prev.embedding.shape[0] == snap.features.shape[0]
-        if warm:
-            ee, it = self.warm_iters
-            emb = warm_tsne_2d(snap.features, prev.embedding, self.perplexity, self.seed, n_jobs=1,
-                               ee_iter=ee, n_iter=it)
+        job = {"features": snap.features, "labels": snap.labels, "step": snap.step, "test_acc": snap.test_acc,
+               "previous": prev.embedding if warm and prev is not None else None, "perplexity": self.perplexity,
+               "seed": self.seed, "warm_iters": self.warm_iters, "render": self.render, "style": self.style}
+        if self._child is not None:
+            try:
+                emb, seconds, image = self._child.call(job)
+            except (OSError, EOFError, pickle.PickleError) as exc:  # the child died: carry on in this thread
+                self.error = exc
+                self._child.close()
+                self._child = None
+                emb, seconds, image = compute_frame(**job)
         else:
-            emb = tsne_2d(snap.features, self.perplexity, self.seed, n_jobs=1, schedule=FIRST_FRAME_SCHEDULE)
-        seconds = time.perf_counter() - t0
+            emb, seconds, image = compute_frame(**job)
         index = 0 if prev is None else prev.index + 1
-        image = render_frame(emb, snap.labels, snap.step, snap.test_acc, self.style) if self.render else None
         return Frame(index, snap.step, snap.test_acc, emb, snap.labels, seconds, warm, image)
+
+
+def compute_frame(features: np.ndarray, labels: np.ndarray, step: int, test_acc: float | None,
+                  previous: np.ndarray | None, perplexity: float = 30.0, seed: int = 0,
+                  warm_iters: tuple[int, int] = (30, 70), render: bool = True, style: str = "seed"
+                  ) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """(map (N, 2), t-SNE seconds, rendered image or None) for one snapshot, warm-started from `previous`."""
+    t0 = time.perf_counter()
+    if previous is not None:
+        emb = warm_tsne_2d(features, previous, perplexity, seed, n_jobs=1, ee_iter=warm_iters[0],
+                           n_iter=warm_iters[1])
+    else:
+        emb = tsne_2d(features, perplexity, seed, n_jobs=1, schedule=FIRST_FRAME_SCHEDULE)
+    seconds = time.perf_counter() - t0
+    image = render_frame(emb, labels, step, test_acc, style) if render else None
+    return emb, seconds, image
+
+
+class _Child:
+    """A child Python running compute_frame on pickled jobs from stdin, answering on stdout."""
+
+    def __init__(self, nice: int) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO), env.get("PYTHONPATH", "")) if p)
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")  # one core at most
+        code = "import sys; from mnist_demo.live_tsne import _child_main; _child_main(int(sys.argv[1]))"
+        self.proc = subprocess.Popen([sys.executable, "-c", code, str(int(nice))], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env=env, cwd=str(_REPO))
+
+    def call(self, job: dict) -> tuple:
+        """Send one job and wait for its answer (the waiting thread holds no GIL while blocked)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        pickle.dump(job, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        self.proc.stdin.flush()
+        status, payload = pickle.load(self.proc.stdout)
+        if status != "ok":
+            raise RuntimeError(payload)
+        return payload
+
+    def close(self) -> None:
+        """End the child: EOF on its stdin, then a kill if it lingers."""
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def _child_main(nice: int = 10) -> None:
+    """The child's loop: one pickled job in, one pickled (status, result) out, until EOF."""
+    try:
+        os.nice(nice)  # training in the parent comes first on a busy CPU
+    except (OSError, AttributeError):
+        pass
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the answer pipe
+    while True:
+        try:
+            job = pickle.load(inp)
+        except EOFError:
+            return
+        try:
+            res: tuple = ("ok", compute_frame(**job))
+        except Exception as exc:  # report it and keep serving: the next snapshot may work
+            res = ("error", f"{type(exc).__name__}: {exc}")
+        pickle.dump(res, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
 
 
 def render_frame(embedding: np.ndarray, labels: np.ndarray, step: int, test_acc: float | None,
