@@ -81,7 +81,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, default=int(os.environ["MNIST_TORCH_THREADS"])
                    if os.environ.get("MNIST_TORCH_THREADS") else None,
-                   help="torch CPU threads per operation (default: torch's choice; env MNIST_TORCH_THREADS)")
+                   help="torch CPU threads per operation (default 1, see main(); env MNIST_TORCH_THREADS)")
+    p.add_argument("--max-sessions", type=int, default=None,
+                   help="visitor sessions kept in memory, oldest dropped first (default: 300 in public mode, "
+                        "else gradio's 10,000); each costs about 0.3-1 MB plus the models trained in it")
     return p.parse_args(argv)
 
 
@@ -95,8 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    # One intra-op thread by default: the server runs training, the live t-SNE worker and visitors'
+    # predictions at the same time, and OpenMP threads competing for 2 cores were measured 10-40x slower.
+    torch.set_num_threads(args.threads or 1)
     public = is_public(args)
     registry = ModelRegistry(pick_device(args.device))
     registry.load_all()
@@ -105,9 +109,13 @@ def main(argv: list[str] | None = None) -> None:
     # Public: a bounded queue (visitors see their place in it, or "queue full" instead of an endless wait) and
     # capped uploads (a drawing is a few kB; 10 MB still takes a phone photo). Errors other than gr.Error stay
     # generic (show_error=False) so no traceback or server path reaches a stranger.
+    # gradio keeps every session's state and a copy of the page config until `state_session_capacity` newer
+    # sessions have come (measured 0.3-1 MB each): unbounded for a public link, so public mode keeps 300.
     demo.queue(max_size=64 if public else None)
+    sessions = args.max_sessions or (300 if public else 10_000)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS,
-                theme=gr.themes.Soft(), max_file_size="10mb" if public else None, show_error=False)
+                theme=gr.themes.Soft(), max_file_size="10mb" if public else None, show_error=False,
+                state_session_capacity=sessions)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ REPO = Path(__file__).resolve().parent.parent
 if "MNIST_DATA_DIR" not in os.environ and (REPO.parent / "shared/data/MNIST/raw").is_dir():
     os.environ["MNIST_DATA_DIR"] = str(REPO.parent / "shared/data")  # the workplace's copy, when present
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# One intra-op thread, as the app runs: the in-process server, the live t-SNE worker and the test's own
+# calls run at once, and OpenMP threads spinning against each other made 2-thread ops 10-40x slower here.
+torch.set_num_threads(1)
 
 
 def _have_mnist() -> bool:

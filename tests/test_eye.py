@@ -14,7 +14,7 @@ from tests.test_preprocess import seven
 
 def test_probes_change_the_drawing_and_report_per_model() -> None:
     inks = probe_inks(seven())
-    assert list(inks)[0] == "as drawn" and len(inks) == 7
+    assert next(iter(inks)) == "as drawn" and len(inks) == 7
     base = inks["as drawn"]
     assert all(v.shape == base.shape for v in inks.values())
     assert inks["thicker pen"].sum() > base.sum() > inks["thinner pen"].sum()

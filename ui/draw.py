@@ -8,6 +8,7 @@ import gradio as gr
 import pandas as pd
 
 from mnist_demo import plots
+from mnist_demo.predict import Prediction, predict_probs
 from mnist_demo.service import Service, VisitorSession
 
 from .common import BRUSH_RADIUS, CANVAS, DRAW_A_DIGIT, Sketchpad, blank_pad, friendly_errors, upscale
@@ -22,10 +23,12 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
 
     @friendly_errors
     def predict_label(value: Any, model: str, session: VisitorSession | None = None) -> Any:
-        _pre, main, _ = service.predict(value, model, session)
-        if main is None:
+        # Only the chosen model: the side-by-side view (`details`) runs every model in its own event.
+        net, _ = service.resolve(model, session)
+        pre = service.preprocess(value)
+        if pre is None:
             return DRAW_A_DIGIT
-        return main.as_dict()
+        return Prediction(model, *predict_probs(net, pre.image)).as_dict()
 
     @friendly_errors
     def details(value: Any, model: str, session: VisitorSession) -> tuple:

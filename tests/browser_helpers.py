@@ -1,0 +1,498 @@
+"""Driving the app in headless Chromium (Playwright): draw digits with the mouse, switch tabs, run each tab.
+
+Shared by tests/test_browser.py and benchmarks/screenshots.py. Every wait is on a condition in the page
+(an event sent and answered, a text, an image), never a fixed sleep.
+
+How "the app has answered" is known: every action triggers a known set of queued events (read from the
+page's own `gradio_config`: the click's handlers plus their `.then()` chain). The helper counts the
+queue joins the page sends and waits until that many were sent and no upload, join or result stream is
+still in flight. A plain "network quiet for N ms" was not enough: on a busy 2-core box the gap between
+an event and its `.then()` was 0.7 s, and a Clear pressed in that gap was overwritten by the old answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Software WebGL (SwiftShader) for the pad's canvas: there is no GPU. Each mouse move costs a frame; with these
+# flags 20 moves took 4.2 s instead of 7.9 s with --disable-gpu on the busy 2-core box (one measurement).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--enable-unsafe-swiftshader",
+                 "--use-angle=swiftshader"]
+DESKTOP = {"width": 1280, "height": 900}
+MOBILE = {"width": 390, "height": 844}  # a common phone width in CSS px
+HOW_TO_ENABLE = ("browser tests need Debian's Chromium and the playwright package: "
+                 "`apt-get install chromium` and `pip install playwright` (never `playwright install`)")
+# Generous: the CI box has 2 shared cores and a tab's first call may load MNIST or warm up torch.
+TIMEOUT_S = 120.0
+CANVAS_PX = 280  # ui.common.CANVAS: the pad's drawing area in canvas pixels (shown at the toolbar's zoom)
+QUIET_S = 0.2  # after the last expected answer: lets the page apply it
+
+
+def chromium_path() -> str | None:
+    """The Chromium binary to drive: Debian's /usr/bin/chromium, or one on PATH."""
+    if CHROMIUM.exists():
+        return str(CHROMIUM)
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def unavailable_reason() -> str | None:
+    """Why browser tests cannot run here (with how to enable them), or None when they can."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return f"playwright is not installed; {HOW_TO_ENABLE}"
+    if chromium_path() is None:
+        return f"Chromium not found at {CHROMIUM}; {HOW_TO_ENABLE}"
+    return None
+
+
+def launch_browser(playwright: Any) -> Any:
+    """Headless Chromium from the system (no Playwright browser download)."""
+    return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+
+
+# ---------- digits as mouse strokes ----------
+# Each digit is one stroke (so the pad sends one value per digit): (x, y) in the drawing area, 0..1, y down.
+# Drawn big and centred with the pad's 24 px brush, the way a visitor writes with a mouse or a finger.
+
+def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int = 8) -> list[tuple[float, float]]:
+    """Points on an ellipse from angle a0 to a1 (degrees, 0 = right, 90 = down)."""
+    return [(cx + rx * math.cos(math.radians(a0 + (a1 - a0) * i / n)),
+             cy + ry * math.sin(math.radians(a0 + (a1 - a0) * i / n))) for i in range(n + 1)]
+
+
+DIGIT_STROKES: dict[str, list[tuple[float, float]]] = {
+    "7": [(0.24, 0.2), (0.76, 0.2), (0.42, 0.84)],
+    "3": _arc(0.5, 0.32, 0.19, 0.16, -160, 90) + _arc(0.5, 0.66, 0.21, 0.18, -90, 150)[1:],
+}
+
+# JS: how many queued events one trigger starts (its handlers and their .then/.success chains).
+_EVENTS_JS = """([elemId, event]) => {
+  const cfg = window.gradio_config;
+  const ids = new Set(cfg.components.filter(c => c.props && c.props.elem_id === elemId).map(c => c.id));
+  if (!ids.size) throw new Error('no component with elem_id ' + elemId);
+  const deps = cfg.dependencies;
+  let chain = deps.filter(d => d.targets.some(t => ids.has(t[0]) && t[1] === event));
+  const seen = new Set(chain.map(d => d.id));
+  for (let i = 0; i < chain.length; i++) {
+    for (const d of deps) {
+      if (d.trigger_after === chain[i].id && !seen.has(d.id)) { seen.add(d.id); chain.push(d); }
+    }
+  }
+  return chain.filter(d => d.backend_fn && d.queue !== false).length;
+}"""
+
+
+# JS: record every distinct drawing of a gr.LinePlot's lines (Vega SVG path data) from now on, so a test sees
+# each frame of a stream however fast it runs, without polling.
+_WATCH_LINES_JS = """sel => {
+  const el = document.querySelector(sel);
+  if (!el) throw new Error('no element ' + sel);
+  const seen = (window.__lines = window.__lines || {});
+  const rec = (seen[sel] = []);
+  const snap = () => {
+    const d = [...el.querySelectorAll('svg g.mark-line path')].map(p => p.getAttribute('d') || '').join('|');
+    if (d && rec[rec.length - 1] !== d) rec.push(d);
+  };
+  snap();
+  new MutationObserver(snap).observe(el, {subtree: true, childList: true, attributes: true});
+}"""
+# JS: the point counts (path vertices) of each recorded drawing.
+_LINE_COUNTS_JS = """sel => ((window.__lines || {})[sel] || []).map(d => (d.match(/[ML]/g) || []).length)"""
+
+
+# JS: is the pad's canvas the topmost element at a point? (A stuck progress overlay covers it.)
+_PAD_FREE_JS = """([x, y]) => { const e = document.elementFromPoint(x, y);
+  return !!e && e.tagName === 'CANVAS' && !!e.closest('#pad'); }"""
+_ELEMENT_AT_JS = """([x, y]) => { const e = document.elementFromPoint(x, y); if (!e) return 'nothing';
+  const box = e.closest('[data-testid=status-tracker]');
+  return (box ? 'a progress overlay (status tracker) showing ' + JSON.stringify(box.innerText.trim()) + ': ' : '')
+    + e.tagName.toLowerCase() + (e.id ? '#' + e.id : ''); }"""
+
+
+class AppError(AssertionError):
+    """The app showed an error message (a gr.Error toast) while the test waited for an answer."""
+
+
+# ---------- one visitor's page ----------
+
+class AppPage:
+    """One visitor's browser tab on the app: tabs, the pad, predictions, and waiting for the app's answers."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.drawn: str | None = None  # the digit now on the pad (tab checks use it)
+        self.joins = 0  # queued events the page has sent so far
+        self._inflight: set[Any] = set()
+        self._last_activity = time.monotonic()
+        self._events: dict[tuple[str, str], int] = {}
+        page.set_default_timeout(TIMEOUT_S * 1000)
+        for event, fn in (("request", self._started), ("requestfinished", self._ended),
+                          ("requestfailed", self._ended)):
+            page.on(event, fn)
+
+    # Uploads, queue joins, result streams and unqueued calls; the heartbeat stream lasts the whole visit.
+    def _started(self, req: Any) -> None:
+        if "/gradio_api/" in req.url and "heartbeat" not in req.url:
+            self.joins += "/gradio_api/queue/join" in req.url
+            self._inflight.add(req)
+            self._last_activity = time.monotonic()
+
+    def _ended(self, req: Any) -> None:
+        if req in self._inflight:
+            self._inflight.discard(req)
+            self._last_activity = time.monotonic()
+
+    def goto(self, url: str) -> AppPage:
+        """Open the app and wait until the pad can be drawn on.
+
+        The pad loads its white background asynchronously, then sends an .input event; a stroke drawn
+        before that was wiped by the background on a busy CPU, so wait for that event's answer."""
+        self.page.goto(url, wait_until="load")
+        self.page.locator("#pad canvas").first.wait_for(state="visible")
+        self.page.locator("#pad .zoom-number").first.wait_for(state="visible")
+        self.wait_for_events(self.events_of("pad", "input"))
+        return self
+
+    # ---------- waiting for the app ----------
+    def events_of(self, elem_id: str, event: str = "click") -> int:
+        """How many queued events `event` on the component `elem_id` starts (from the page's config)."""
+        key = (elem_id, event)
+        if key not in self._events:
+            self._events[key] = int(self.page.evaluate(_EVENTS_JS, [elem_id, event]))
+        return self._events[key]
+
+    def error_text(self) -> str | None:
+        """The message of a visible error toast (a gr.Error), if any."""
+        texts = self.page.locator("[data-testid=toast-body].error [data-testid=toast-text]")
+        return " / ".join(texts.all_inner_texts()) if texts.count() else None
+
+    def wait_for_events(self, target: int, timeout_s: float = TIMEOUT_S) -> None:
+        """Wait until the page has sent `target` queue joins in all and nothing is in flight any more."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.page.wait_for_timeout(50)  # lets Playwright deliver the request events
+            err = self.error_text()
+            if err:
+                raise AppError(f"the app showed an error: {err}")
+            now = time.monotonic()
+            if self.joins >= target and not self._inflight and now - self._last_activity >= QUIET_S:
+                return
+            if now > deadline:
+                urls = sorted(r.url.split("/gradio_api/")[-1][:60] for r in self._inflight)
+                raise TimeoutError(f"no answer from the app within {timeout_s:.0f} s: sent {self.joins} of "
+                                   f"{target} events; still in flight: {urls}")
+
+    def act(self, selector: str, event: str = "click") -> None:
+        """Click a button (by CSS selector, '#elem-id') and wait until all the events it starts are answered."""
+        elem_id = selector.lstrip("#")
+        target = self.joins + self.events_of(elem_id, event)
+        self.page.locator(selector).first.click()
+        self.wait_for_events(target)
+
+    # ---------- tabs ----------
+    def tab_names(self) -> list[str]:
+        """The labels of every tab, in order, including ones folded into the '…' menu on narrow screens."""
+        names = self.page.evaluate("""() => [...document.querySelectorAll('.tab-container.visually-hidden button,'
+                                      + ' [role=tablist] button[role=tab]')].map(e => e.innerText.trim())""")
+        return list(dict.fromkeys(n for n in names if n))
+
+    def open_tab(self, name: str) -> None:
+        """Click a tab by its label (through the 'More tabs' menu when it is folded away)."""
+        tab = self.page.get_by_role("tab", name=name, exact=True)
+        if tab.count() == 0 or not tab.first.is_visible():
+            self.page.get_by_role("button", name="More tabs").click()
+            self.page.locator(".overflow-dropdown button").filter(has_text=re.compile(f"^{re.escape(name)}$")).click()
+        else:
+            tab.first.click()
+        sel = self.page.locator("[role=tab][aria-selected=true]")
+        if sel.count():  # the selected tab is shown in the tab bar once chosen, even from the menu
+            from playwright.sync_api import expect
+
+            expect(sel.first).to_have_text(name, timeout=TIMEOUT_S * 1000)
+        self.wait_idle()
+
+    def wait_idle(self) -> None:
+        """Wait until nothing the page sent is in flight (tab switches may fetch components)."""
+        self.wait_for_events(self.joins)
+
+    # ---------- drawing ----------
+    def drawing_area(self) -> tuple[float, float, float]:
+        """(left, top, side) of the pad's white drawing area in page px: centred in the canvas at the zoom
+        the pad's toolbar shows (the canvas element itself is wider than the area)."""
+        canvas = self.page.locator("#pad canvas").first
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        zoom_text = self.page.locator("#pad .zoom-number").first.inner_text()
+        m = re.search(r"(\d+(?:\.\d+)?)\s*%", zoom_text)
+        if box is None or m is None:
+            raise AssertionError(f"the pad is not on screen (canvas box {box}, zoom {zoom_text!r})")
+        side = CANVAS_PX * float(m.group(1)) / 100
+        return box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2, side
+
+    def draw(self, digit: str) -> None:
+        """Draw a digit with the mouse in one stroke and wait for the app's answer to it.
+
+        The pad joins successive pointer positions with straight lines, so a few points are enough (each
+        move costs a frame of software WebGL). The pad sends its new value only after the stroke is
+        exported; a Predict clicked straight after mouse-up sent the previous drawing, hence the wait."""
+        left, top, side = self.drawing_area()
+        self.expect_pad_uncovered(left + side / 2, top + side / 2)
+        mouse = self.page.mouse
+        stroke = DIGIT_STROKES[digit]
+        target = self.joins + self.events_of("pad", "input")
+        mouse.move(left + stroke[0][0] * side, top + stroke[0][1] * side)
+        mouse.down()
+        for x, y in stroke[1:]:
+            mouse.move(left + x * side, top + y * side)
+        mouse.up()
+        self.drawn = digit
+        try:
+            self.wait_for_events(target)
+        except TimeoutError as exc:
+            raise AssertionError(f"the pad sent no drawing after a stroke ({exc}); what is at its centre now: "
+                                 f"{self._element_at(left + side / 2, top + side / 2)}") from None
+
+    def _element_at(self, x: float, y: float) -> str:
+        return str(self.page.evaluate(_ELEMENT_AT_JS, [x, y]))
+
+    def expect_pad_uncovered(self, x: float, y: float, timeout_s: float = 30.0) -> None:
+        """Wait until the pad's canvas (not a loading overlay) is what a click at (x, y) reaches."""
+        try:
+            self.page.wait_for_function(_PAD_FREE_JS, arg=[x, y], timeout=timeout_s * 1000)
+        except Exception as exc:
+            if "Timeout" not in type(exc).__name__:
+                raise
+            raise AssertionError(f"the pad stayed covered for {timeout_s:.0f} s, strokes cannot reach it; on top: "
+                                 f"{self._element_at(x, y)}") from None
+
+    def clear(self) -> None:
+        """Press Clear; wait until the pad is blank again and ready for the next stroke."""
+        # The cleared pad reloads its background, then sends an .input event: only then can it be drawn on.
+        target = self.joins + self.events_of("clear") + self.events_of("pad", "input")
+        self.page.click("#clear")
+        self.wait_for_events(target)
+        self.expect_text("#label", "draw a digit")
+        self.drawn = None
+
+    def predict(self) -> str:
+        """Press Predict; return the top label once the app has answered for the current drawing."""
+        self.act("#predict")
+        return self.top_label()
+
+    def top_label(self, selector: str = "#label") -> str:
+        """The big top-1 text of a gr.Label."""
+        top = self.page.locator(f"{selector} [data-testid=label-output-value]")
+        top.wait_for(state="visible")
+        return top.inner_text().strip()
+
+    # ---------- small waits and reads ----------
+    def expect_text(self, selector: str, pattern: str | re.Pattern, timeout_s: float = TIMEOUT_S) -> None:
+        """Wait until the element's text matches (a str matches as a case-insensitive substring)."""
+        from playwright.sync_api import expect
+
+        rx = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern), re.I)
+        expect(self.page.locator(selector).first).to_contain_text(rx, timeout=timeout_s * 1000)
+
+    def text(self, selector: str) -> str:
+        """The visible text of the first element matching selector."""
+        return self.page.locator(selector).first.inner_text()
+
+    def expect_image(self, selector: str, timeout_s: float = TIMEOUT_S) -> None:
+        """Wait until a gr.Plot / gr.Image / gr.Gallery under `selector` shows a loaded image."""
+        self.page.wait_for_function(
+            """sel => [...document.querySelectorAll(sel + ' img')].some(im => im.complete && im.naturalWidth > 0)""",
+            arg=selector, timeout=timeout_s * 1000)
+
+    def watch_lines(self, selector: str) -> None:
+        """Start recording every distinct drawing of the gr.LinePlot under `selector` (see line_counts)."""
+        self.page.evaluate(_WATCH_LINES_JS, selector)
+
+    def line_counts(self, selector: str) -> list[int]:
+        """Points drawn in each distinct drawing of a watched gr.LinePlot, in order."""
+        return [int(n) for n in self.page.evaluate(_LINE_COUNTS_JS, selector)]
+
+    def wait_for_line_growth(self, selector: str, timeout_s: float = TIMEOUT_S) -> None:
+        """Wait until a watched gr.LinePlot has been drawn with more points than its first non-empty drawing."""
+        self.page.wait_for_function(
+            f"""() => {{ const c = ({_LINE_COUNTS_JS})({json.dumps(selector)}).filter(n => n > 0);
+                        return c.length > 1 && c[c.length - 1] > c[0]; }}""", timeout=timeout_s * 1000)
+
+    def table_rows(self, selector: str) -> int:
+        """Data rows of a gr.Dataframe (its grid's aria-rowcount less the header row)."""
+        grid = self.page.locator(f"{selector} [role=grid]").first
+        grid.wait_for(state="attached")
+        return int(grid.get_attribute("aria-rowcount") or 1) - 1
+
+    def set_number(self, selector: str, value: float) -> None:
+        """Type a value into a gr.Number / gr.Slider's number box and commit it (Enter, then leave the box)."""
+        box = self.page.locator(f"{selector} input[type=number]").first
+        box.fill(str(value))
+        box.press("Enter")
+        box.blur()
+        self.wait_idle()
+
+
+# ---------- per-tab checks ----------
+# One small function per tab: what a visitor does first there, waiting for a visible result and asserting it.
+# tests/test_browser.py runs each (then goes back to Draw and draws again); benchmarks/screenshots.py runs
+# each before taking the tab's picture. A new tab needs one @tab_check function here.
+
+@dataclass(frozen=True)
+class TabCheck:
+    """How to exercise one tab; `mnist` = needs the MNIST files; `slug` names its screenshot."""
+
+    tab: str
+    slug: str
+    run: Callable[[AppPage], None]
+    mnist: bool = False
+
+
+TAB_CHECKS: dict[str, TabCheck] = {}
+
+
+def tab_check(tab: str, slug: str, mnist: bool = False) -> Callable:
+    """Register `fn(app)` as the check (and screenshot set-up) of the tab labelled `tab`."""
+
+    def register(fn: Callable[[AppPage], None]) -> Callable[[AppPage], None]:
+        TAB_CHECKS[tab] = TabCheck(tab, slug, fn, mnist)
+        return fn
+
+    return register
+
+
+def _digit_in(text: str) -> str | None:
+    m = re.search(r"reads (?:an? )?\**(\d)\b", text)
+    return m.group(1) if m else None
+
+
+@tab_check("Draw", "draw")
+def check_draw(app: AppPage) -> None:
+    """The drawing on the pad is read; the side-by-side table lists every model."""
+    if app.drawn is None:
+        app.draw("7")
+    assert app.predict() == app.drawn
+    app.expect_text("#draw-message", re.compile(rf"reads a {app.drawn}\b"))
+    app.expect_image("#seen")
+    assert app.table_rows("#table") >= 2
+
+
+@tab_check("Model's eye", "models_eye")
+def check_eye(app: AppPage) -> None:
+    """The preprocessing steps of the drawing, and the robustness probes."""
+    app.act("#eye-show")
+    app.expect_image("#eye-steps")
+    assert _digit_in(app.text("#eye-message")) == app.drawn, app.text("#eye-message")
+    app.act("#eye-probe")
+    assert app.table_rows("#eye-table") >= 2
+
+
+@tab_check("Why this digit?", "explain")
+def check_explain(app: AppPage) -> None:
+    """Saliency and occlusion maps for the drawing, then the activations."""
+    app.act("#explain-run")
+    assert _digit_in(app.text("#explain-status")) == app.drawn, app.text("#explain-status")
+    for sel in ("#explain-top", "#explain-runner-up", "#explain-acts"):
+        app.expect_image(sel)
+
+
+@tab_check("Train", "train", mnist=True)
+def check_train(app: AppPage, epochs: float = 1, train_size: int = 3_000, stop: bool = False) -> None:
+    """A short run: the loss curve grows while it trains; then either Stop (the partial model is still scored)
+    or the end of the run, with its per-digit accuracy and confusion matrix."""
+    app.set_number("#epochs", epochs)
+    app.set_number("#train-size", train_size)
+    app.watch_lines("#loss-plot")
+    app.page.click("#train-start")
+    app.wait_for_line_growth("#loss-plot")
+    if stop:
+        app.page.click("#train-stop")
+        app.expect_text("#train-status", "Done (stopped early)")
+    else:
+        app.expect_text("#train-status", re.compile(r"Done: \w+ reached \d+\.\d+%"))
+        app.expect_image("#train-tsne")  # the live map (drawn every 50 steps)
+    app.wait_idle()
+
+
+@tab_check("Evaluate", "evaluate", mnist=True)
+def check_evaluate(app: AppPage) -> None:
+    """Score the default model on the test set: accuracy, mistakes gallery."""
+    app.act("#eval-run")
+    app.expect_text("#eval-summary", re.compile(r"\d+\.\d+% on the 10,000 test images"))
+    app.expect_image("#mistakes")
+
+
+@tab_check("LSTM reader", "lstm_reader")
+def check_lstm(app: AppPage) -> None:
+    """The LSTM reads the drawing row by row and answers after the last row."""
+    app.act("#lstm-read-pad")
+    app.expect_image("#lstm-image")
+    app.expect_image("#lstm-heat")
+    assert app.top_label("#lstm-label") == app.drawn
+
+
+@tab_check("sin → cos RNN", "sin_cos")
+def check_sincos(app: AppPage, steps: int | None = None) -> None:
+    """The animation: the fitted curve changes frame by frame, then the run ends with its extrapolation and GIF.
+    `steps` sets the Steps slider first (default: the tutorial's 100, paced at 20 updates a second)."""
+    if steps is not None:
+        box = app.page.get_by_label("number input for Steps (windows)")
+        box.fill(str(steps))
+        box.press("Enter")
+        app.wait_idle()
+    target = app.joins + app.events_of("sincos-start")
+    app.watch_lines("#sincos-fit")
+    app.page.click("#sincos-start")
+    app.wait_for_events(target)
+    app.expect_text("#sincos-status", re.compile(r"Done after (\d+) of \1 steps"))
+    frames = [n for n in app.line_counts("#sincos-fit") if n > 0]
+    assert len(frames) >= 3, f"the fit was drawn {len(frames)} times; an animation needs several frames"
+    app.expect_image("#sincos-extra")
+    assert app.page.locator("#sincos-gif a").count() >= 1, "no GIF to download after the run"
+
+
+@tab_check("LeNet-5", "lenet5")
+def check_lenet(app: AppPage) -> None:
+    """C1's feature maps for the drawing."""
+    app.act("#lenet-maps")
+    app.expect_image("#lenet-feature-maps")
+    app.expect_text("#lenet-maps-msg", "responds most")
+
+
+@tab_check("Pixel shuffle", "pixel_shuffle", mnist=True)
+def check_shuffle(app: AppPage) -> None:
+    """The shipped results chart, and the MLP's exact twin on shuffled pixels."""
+    app.expect_image("#shuffle-chart")
+    app.act("#shuffle-prove")
+    app.expect_text("#shuffle-status", "largest difference")
+
+
+@tab_check("Dataset", "dataset", mnist=True)
+def check_dataset(app: AppPage) -> None:
+    """Training image #0 with its label, and a page of one digit."""
+    app.act("#ds-show")
+    app.page.get_by_text(re.compile(r"Training image #0: label \d")).wait_for()
+    app.act("#ds-grid")
+    app.act("#ds-class")
+
+
+@tab_check("t-SNE", "tsne", mnist=True)
+def check_tsne(app: AppPage) -> None:
+    """A t-SNE map of the default model's last layer, then the drawing placed in it."""
+    app.act("#tsne-go")
+    app.expect_image("#tsne-plot")
+    app.expect_text("#tsne-status", "test digits")
+    app.act("#tsne-place")  # the drawing as a star in the map, and its nearest test digits
+    m = re.search(r"drawing as (\d)", app.text("#tsne-status"))
+    assert m and m.group(1) == app.drawn, app.text("#tsne-status")
+    app.expect_image("#tsne-gallery")

@@ -1,0 +1,144 @@
+"""End to end in a real browser: a visitor draws digits with the mouse, uses every tab, trains, animates.
+
+Headless Debian Chromium driven by Playwright (tests/browser_helpers.py); the app runs in-process.
+Run only these:  python -m pytest -m browser
+They skip, saying how to enable them, without /usr/bin/chromium or the playwright package.
+Every wait is on a condition in the page (an answer from the app, a text, an image), never a sleep.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.apphelpers import running_app
+from tests.browser_helpers import (
+    DESKTOP,
+    MOBILE,
+    TAB_CHECKS,
+    AppPage,
+    check_sincos,
+    check_train,
+    launch_browser,
+    unavailable_reason,
+)
+from tests.conftest import HAVE_MNIST
+
+REASON = unavailable_reason()
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=str(REASON))]
+
+OWN_PAGE = {"Train"}  # a run changes this visitor's Draw model; it gets a fresh visitor (test_train_…)
+SHORTER = {"sin → cos RNN": lambda app: check_sincos(app, steps=30)}  # the same check, a third of the frames
+
+
+@pytest.fixture(scope="module")
+def app_url() -> Iterator[str]:
+    """The real app (committed checkpoints, CPU) served in this process."""
+    with running_app() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def visitor(browser: Any, app_url: str) -> Iterator[AppPage]:
+    """One visitor's desktop page, shared by the tests below in file order (like a person clicking around)."""
+    page = browser.new_page(viewport=DESKTOP)
+    try:
+        yield AppPage(page).goto(app_url)
+    finally:
+        page.close()
+
+
+def _draw_and_read(app: AppPage, digit: str, press_predict: bool = True) -> None:
+    """On the Draw tab: clear if needed, draw `digit` and see it read correctly, live (the stroke's own
+    event) and, with press_predict, again after pressing Predict."""
+    if app.drawn is not None:
+        app.clear()
+    app.draw(digit)  # returns once the stroke's live prediction has arrived
+    got = app.predict() if press_predict else app.top_label()
+    assert got == digit, f"drew a {digit} with the mouse, the Draw tab's top label says {got!r}"
+    app.expect_text("#draw-message", re.compile(rf"reads a {digit}\b"))
+
+
+def test_draw_a_seven_and_a_three(visitor: AppPage) -> None:
+    """Draw 7 → Predict → 7; Clear; draw 3 → 3. The pad, both buttons and the label work."""
+    _draw_and_read(visitor, "7")
+    TAB_CHECKS["Draw"].run(visitor)  # the 28×28 view and the side-by-side table of every model
+    visitor.clear()
+    assert visitor.top_label() == "draw a digit"
+    _draw_and_read(visitor, "3")
+
+
+@pytest.mark.parametrize("tab", [t for t in TAB_CHECKS if t != "Draw"])
+def test_other_tab_then_draw_again(visitor: AppPage, tab: str) -> None:
+    """Open another tab and use it on the current drawing, come back: the pad still draws and predicts."""
+    check = TAB_CHECKS[tab]
+    if tab not in visitor.tab_names():
+        pytest.skip(f"this app has no {tab!r} tab")
+    if check.mnist and not HAVE_MNIST:
+        pytest.skip("MNIST not found: set MNIST_DATA_DIR")
+    if visitor.drawn is None:  # run on its own (pytest -k): put a digit on the pad first
+        _draw_and_read(visitor, "7")
+    visitor.open_tab(tab)
+    if tab in OWN_PAGE:
+        assert visitor.page.locator("#train-start").is_visible()
+    elif tab in SHORTER:
+        SHORTER[tab](visitor)
+    else:
+        check.run(visitor)
+    visitor.open_tab("Draw")
+    _draw_and_read(visitor, "3" if visitor.drawn == "7" else "7", press_predict=False)  # Predict: tested above
+
+
+def test_every_tab_has_a_check(visitor: AppPage) -> None:
+    """A new tab gets its own small @tab_check in tests/browser_helpers.py (and so a screenshot)."""
+    missing = [t for t in visitor.tab_names() if t not in TAB_CHECKS]
+    assert not missing, f"no browser check for the tab(s) {missing}: add a @tab_check in tests/browser_helpers.py"
+
+
+@pytest.mark.skipif(not HAVE_MNIST, reason="MNIST not found: set MNIST_DATA_DIR")
+def test_train_curve_grows_then_stop(browser: Any, app_url: str) -> None:
+    """A fresh visitor starts a short run, sees the loss curve grow, presses Stop; the stopped model is scored
+    and becomes the Draw tab's model for this visitor."""
+    page = browser.new_page(viewport=DESKTOP)
+    try:
+        app = AppPage(page).goto(app_url)
+        app.open_tab("Train")
+        check_train(app, epochs=1, train_size=20_000, stop=True)
+        app.open_tab("Draw")
+        model = app.page.locator("#draw-model input").first
+        assert re.match(r"yours: cnn #1", model.input_value()), model.input_value()
+    finally:
+        page.close()
+
+
+def test_narrow_screen(browser: Any, app_url: str) -> None:
+    """On a phone-width screen the pad fits, draws and predicts, and folded tabs open from the 'More tabs' menu."""
+    page = browser.new_page(viewport=MOBILE)
+    try:
+        app = AppPage(page).goto(app_url)
+        left, _top, side = app.drawing_area()
+        assert left >= 0 and left + side <= MOBILE["width"], "the drawing area does not fit the screen"
+        _draw_and_read(app, "7")
+        folded = app.tab_names()[-1]
+        assert not app.page.get_by_role("tab", name=folded, exact=True).is_visible()
+        app.open_tab(folded)
+        app.open_tab("Draw")
+        _draw_and_read(app, "3")
+    finally:
+        page.close()
