@@ -142,8 +142,8 @@ class LiveTSNE:
             self._cond.notify_all()
             thread = self._thread
         if thread is not None:
-            thread.join(timeout)
-        if self._child is not None and (thread is None or not thread.is_alive()):
+            thread.join(timeout)  # a worker still busy after `timeout` ends its child itself when done
+        elif self._child is not None:  # nothing was ever submitted
             self._child.close()
             self._child = None
         return self.frames()
@@ -161,6 +161,9 @@ class LiveTSNE:
                 while self._pending is None and not self._closing:
                     self._cond.wait()
                 if self._pending is None:
+                    if self._child is not None:  # closing: the child's job is done too
+                        self._child.close()
+                        self._child = None
                     return
                 snap, self._pending = self._pending, None
                 self._busy = True

@@ -79,6 +79,17 @@ def test_a_dead_child_process_falls_back_to_the_thread() -> None:
     assert frames[-1].warm  # the thread carried on from the child's last frame
 
 
+def test_closing_with_a_short_timeout_still_ends_the_child() -> None:
+    f, y = _snapshots(1, n=300)[0]
+    live = LiveTSNE(perplexity=15, render=True, backend="process")
+    proc = live._child.proc
+    live.submit(f, y, 1)
+    live.close(drain=False, timeout=0.01)  # returns while the first frame may still be computing
+    assert proc.wait(timeout=120) is not None  # the worker ends the child once its frame is done
+    live._thread.join(timeout=30)
+    assert not live._thread.is_alive() and live._child is None
+
+
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError, match="backend"):
         LiveTSNE(backend="gpu")
