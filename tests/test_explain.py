@@ -92,7 +92,9 @@ def _bbox(img: np.ndarray, thresh: float = 0.1) -> tuple[int, int, int, int]:
 def _assert_peak_in_ink(occ: np.ndarray, img: np.ndarray) -> None:
     r, c = np.unravel_index(np.argmax(occ), occ.shape)
     y0, y1, x0, x1 = _bbox(img)
-    assert y0 <= r <= y1 and x0 <= c <= x1, f"largest drop at ({r}, {c}) outside the ink box {(y0, y1, x0, x1)}"
+    m = 3  # a map value stands for a 6-px patch around it, so a patch touching the ink's edge counts
+    assert y0 - m <= r <= y1 + m and x0 - m <= c <= x1 + m, \
+        f"largest drop at ({r}, {c}) outside the ink box {(y0, y1, x0, x1)}"
 
 
 def test_largest_occlusion_drop_is_inside_the_ink_of_a_drawn_digit(trained) -> None:
