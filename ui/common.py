@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import functools
 import math
+import threading
 import warnings
 from collections.abc import Callable
 from io import BytesIO
@@ -125,6 +126,41 @@ class Slider(gr.Slider):
 
 
 component_meta.create_or_modify_pyi = _write_pyi_stub
+
+
+def _serialise_matplotlib() -> None:
+    """One process-wide lock around matplotlib's mathtext parser and Agg rendering.
+
+    gradio runs handlers and renders gr.Plot figures in many threads at once. matplotlib's mathtext (the
+    t-SNE map's digit markers, $…$ labels) shares one parser and its fonts between threads, and all fonts
+    share one FreeType library: under the soak benchmark renders failed with FreeType errors ("raster
+    overflow", "invalid outline"), and a 12-thread stress run died of heap corruption. Every path that
+    loads or renders glyphs goes through one re-entrant lock; on a 2-core machine that costs little.
+    """
+    from matplotlib import mathtext, textpath
+    from matplotlib.backends import backend_agg
+
+    if getattr(mathtext.MathTextParser.parse, "_serialised", False):
+        return
+    lock = threading.RLock()
+
+    def locked(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return fn(*args, **kwargs)
+
+        wrapper._serialised = True  # type: ignore[attr-defined]
+        return wrapper
+
+    mathtext.MathTextParser.parse = locked(mathtext.MathTextParser.parse)
+    textpath.TextToPath.get_text_path = locked(textpath.TextToPath.get_text_path)  # markers like "$7$"
+    backend_agg.FigureCanvasAgg.draw = locked(backend_agg.FigureCanvasAgg.draw)  # a whole render at once
+    for name in ("draw_text", "draw_mathtext", "get_text_width_height_descent"):  # text drawn outside a full
+        setattr(backend_agg.RendererAgg, name, locked(getattr(backend_agg.RendererAgg, name)))  # render (blitting)
+
+
+_serialise_matplotlib()
 
 
 def _os_message(exc: OSError) -> str:
