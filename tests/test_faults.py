@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -441,3 +442,73 @@ def test_one_visitors_stop_never_stops_anothers_run(tmp_path) -> None:
         final_b = job_b.result(timeout=600)[2]
         assert "Done (stopped early)" in final_a
         assert final_b.startswith("Done:") and "stopped" not in final_b  # B's run went to its end
+
+
+# ---------- sessions end; matplotlib from many threads ----------
+@needs_mnist
+def test_a_visitors_models_are_freed_when_they_leave(monkeypatch) -> None:
+    import app
+    from mnist_demo.service import VisitorSession
+    from tests.apphelpers import free_port
+
+    monkeypatch.setenv("GRADIO_IS_E2E_TEST", "1")  # gradio then drops a closed session's state after 1 s, not 1 h
+    demo = app.build_demo(Service(ModelRegistry("cpu")))
+    demo.queue()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    try:
+        a = Client(demo.local_url, verbose=False)
+        job = a.submit("mlp", "seed", 1.0, 64, 0.003, "adam", 100, None, api_name="/train")
+        assert "yours: mlp #1" in job.result(timeout=300)[2]
+        held = [v for v in demo.state_holder[a.session_hash].state_data.values() if isinstance(v, VisitorSession)]
+        assert len(held) == 1 and "mlp #1" in held[0].models
+        a.close()  # the visitor closes the tab: the heartbeat ends
+        deadline = time.monotonic() + 30
+        while held[0].models and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not held[0].models and held[0].stop.is_set()  # delete_callback ran: models dropped, runs stopped
+    finally:
+        demo.close()
+
+
+def _render_mix(k: int, errors: list[str]) -> None:
+    """Figures like the app's: mathtext digit markers and titles, constrained layout, full and blitted renders."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    for i in range(2):
+        try:
+            fig = Figure(figsize=(3, 2), layout="constrained")
+            ax = fig.add_subplot()
+            for d in range(10):  # the t-SNE map draws each point as its digit: a mathtext marker
+                ax.scatter([d, d + 0.5], [k % 7, i], marker=f"${d}$", s=80)
+            title = ax.set_title(r"$\sin(t) \to \cos(t)$, $\log_{10}$ MSE")
+            if k % 2:  # the sin→cos GIF: one full draw, then only the title is redrawn (blitting)
+                canvas = FigureCanvasAgg(fig)
+                canvas.draw()
+                for j in range(10):
+                    title.set_text(f"step {j} · MSE {j / 7:.4f}")
+                    fig.draw_artist(title)
+            else:  # gr.Plot: savefig (a layout pass, then the render)
+                fig.savefig(io.BytesIO(), format="webp")
+        except Exception as exc:
+            errors.append(repr(exc))
+
+
+def test_figures_rendered_from_many_threads_at_once_never_fail_or_deadlock() -> None:
+    """gradio renders plots in many threads; matplotlib's mathtext and FreeType are not thread-safe.
+
+    ui.common routes every glyph through matplotlib's own figure lock (imported here as by the app).
+    Without it this mix failed with 6-39 parse/FreeType errors per run or died of heap corruption; with
+    a second, separate lock it deadlocked (checked). Bounded: a thread still alive after 120 s fails.
+    """
+    import ui.common  # noqa: F401
+
+    errors: list[str] = []
+    threads = [threading.Thread(target=_render_mix, args=(k, errors), daemon=True) for k in range(6)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 120
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "rendering deadlocked"
+    assert errors == []

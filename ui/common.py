@@ -134,15 +134,20 @@ def _serialise_matplotlib() -> None:
     gradio runs handlers and renders gr.Plot figures in many threads at once. matplotlib's mathtext (the
     t-SNE map's digit markers, $…$ labels) shares one parser and its fonts between threads, and all fonts
     share one FreeType library: under the soak benchmark renders failed with FreeType errors ("raster
-    overflow", "invalid outline"), and a 12-thread stress run died of heap corruption. Every path that
-    loads or renders glyphs goes through one re-entrant lock; on a 2-core machine that costs little.
+    overflow", "invalid outline"), and a 12-thread stress run died of heap corruption. matplotlib's own
+    lock covers only Figure.draw; marker paths are made when a scatter is created, and blitting draws
+    text outside Figure.draw. Every path that loads or renders glyphs now takes that one lock.
     """
     from matplotlib import mathtext, textpath
     from matplotlib.backends import backend_agg
+    from matplotlib.figure import Figure
 
     if getattr(mathtext.MathTextParser.parse, "_serialised", False):
         return
-    lock = threading.RLock()
+    # matplotlib (3.11 here) already holds a class-wide re-entrant lock in Figure.draw. Ours must be that same
+    # lock: a second lock deadlocked against it (savefig's layout pass takes Figure's lock, then needs text
+    # metrics, while another thread held ours and waited for Figure's).
+    lock = getattr(Figure, "_render_lock", None) or threading.RLock()
 
     def locked(fn: Callable) -> Callable:
         @functools.wraps(fn)
