@@ -319,6 +319,7 @@ def _serve_everything(url: str, seven: dict) -> None:
     assert c.predict(seven, "lenet5", True, True, True, True, api_name="/eye_steps")[0]
     assert "lstm" in c.predict("lstm", api_name="/lstm_accuracy")[1]
     assert "label **5**" in c.predict(0, api_name="/dataset_example")[1]
+    assert c.predict("lenet5", 500, 30, "seed", api_name="/tsne_map")[0] is not None  # its disk cache is in .cache
     assert "Done after 5 of 5 steps" in c.predict("rnn", 8, 0.02, 5, 10, 1, 1.0, 0, 0, api_name="/sincos")[2]
     final = c.predict("mlp", "seed", 0.1, 64, 0.003, "adam", 1000, None, False, api_name="/train")
     assert "Done" in final[2] and str(final[9]).endswith(".pt")  # the download copy lives outside the repo
