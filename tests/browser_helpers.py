@@ -132,6 +132,7 @@ class AppPage:
     def __init__(self, page: Any) -> None:
         self.page = page
         self.drawn: str | None = None  # the digit now on the pad (tab checks use it)
+        self.pad_broken: str | None = None  # why the pad stopped taking strokes (later draws fail at once)
         self.joins = 0  # queued events the page has sent so far
         self._inflight: set[Any] = set()
         self._last_activity = time.monotonic()
@@ -246,6 +247,8 @@ class AppPage:
         The pad joins successive pointer positions with straight lines, so a few points are enough (each
         move costs a frame of software WebGL). The pad sends its new value only after the stroke is
         exported; a Predict clicked straight after mouse-up sent the previous drawing, hence the wait."""
+        if self.pad_broken:
+            raise AssertionError(f"the pad broke earlier on this page: {self.pad_broken}")
         left, top, side = self.drawing_area()
         self.expect_pad_uncovered(left + side / 2, top + side / 2)
         mouse = self.page.mouse
@@ -260,8 +263,9 @@ class AppPage:
         try:
             self.wait_for_events(target)
         except TimeoutError as exc:
-            raise AssertionError(f"the pad sent no drawing after a stroke ({exc}); what is at its centre now: "
-                                 f"{self._element_at(left + side / 2, top + side / 2)}") from None
+            self.pad_broken = (f"the pad sent no drawing after a stroke ({exc}); what is at its centre now: "
+                               f"{self._element_at(left + side / 2, top + side / 2)}")
+            raise AssertionError(self.pad_broken) from None
 
     def _element_at(self, x: float, y: float) -> str:
         return str(self.page.evaluate(_ELEMENT_AT_JS, [x, y]))
@@ -273,8 +277,9 @@ class AppPage:
         except Exception as exc:
             if "Timeout" not in type(exc).__name__:
                 raise
-            raise AssertionError(f"the pad stayed covered for {timeout_s:.0f} s, strokes cannot reach it; on top: "
-                                 f"{self._element_at(x, y)}") from None
+            self.pad_broken = (f"the pad stayed covered for {timeout_s:.0f} s, strokes cannot reach it; on top: "
+                               f"{self._element_at(x, y)}")
+            raise AssertionError(self.pad_broken) from None
 
     def clear(self) -> None:
         """Press Clear; wait until the pad is blank again and ready for the next stroke."""

@@ -84,14 +84,10 @@ def test_draw_a_seven_and_a_three(visitor: AppPage) -> None:
     _draw_and_read(visitor, "3")
 
 
-# Known flaky (issue #9, open): once under heavy load the pad stopped sending strokes after the Model's eye
-# tab (a 126 s status tracker over it); it passed when re-run. Not strict, so a pass is not an error.
-FLAKY = {"Model's eye": "pad once stopped sending strokes after this tab under load (issue #9)"}
-
-
-@pytest.mark.parametrize("tab", [
-    pytest.param(t, marks=[pytest.mark.xfail(reason=FLAKY[t], strict=False)] if t in FLAKY else [])
-    for t in TAB_CHECKS if t != "Draw"])
+# The pad that "stopped sending strokes" (once seen after the Model's eye tab) was the Clear button's progress
+# overlay left stuck over the pad (gradio 6.31, the Clear event's show_progress); ui/draw.py's Clear must use
+# show_progress="hidden". Not marked flaky: a pad that stops drawing is a failure.
+@pytest.mark.parametrize("tab", [t for t in TAB_CHECKS if t != "Draw"])
 def test_other_tab_then_draw_again(visitor: AppPage, tab: str) -> None:
     """Open another tab and use it on the current drawing, come back: the pad still draws and predicts."""
     check = TAB_CHECKS[tab]
