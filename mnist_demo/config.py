@@ -75,6 +75,7 @@ class TrainConfig:
     seed: int = 1
     max_steps: int | None = None  # stop early (dry runs, tests)
     augment: Augment = field(default_factory=Augment)
+    pad_renders: int = 0  # extra training digits drawn on the pad and preprocessed (mnist_demo.pad_renders)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ normalisation inside `forward`, so no caller can feed a model the wrong statisti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -211,9 +211,16 @@ PAD_AUGMENT = Augment(rotate_deg=15, scale=(0.85, 1.1), shift_px=2.0, shear=0.15
                       thickness_p=0.35, styles_p=0.25)
 
 
-def _best(epochs: float, lr: float, batch: int = 128, **kw: object) -> TrainConfig:
+# Training digits drawn on the pad and preprocessed, added to MNIST's 60k (mnist_demo.pad_renders):
+# the sketch benchmark's gap closes without costing clean accuracy.
+PAD_RENDERS = 30_000
+# With pad renders, more of the 1s, 7s and 9s get a style stroke: those styles were the renders' main misreads.
+RENDER_AUGMENT = replace(PAD_AUGMENT, styles_p=0.4)
+
+
+def _best(epochs: float, lr: float, batch: int = 128, augment: Augment = PAD_AUGMENT, **kw: object) -> TrainConfig:
     return TrainConfig(epochs=epochs, batch_size=batch, lr=lr, optimizer="adamw", weight_decay=1e-4,
-                       schedule="onecycle", label_smoothing=0.05, eval_every=0, augment=PAD_AUGMENT,
+                       schedule="onecycle", label_smoothing=0.05, eval_every=0, augment=augment,
                        seed=0, **kw)
 
 
@@ -225,15 +232,15 @@ MODELS: dict[str, ModelSpec] = {
     "lenet5": ModelSpec(
         "lenet5", "LeNet-5 (C5 as conv)", "001", LeNet5, MNIST_NORM,
         TrainConfig(epochs=1, batch_size=64, lr=1e-3, optimizer="adam", eval_every=0, seed=1),
-        _best(20, 3e-3), "— (optimiser not given; Adam 1e-3 used)"),
+        _best(16, 3e-3, pad_renders=PAD_RENDERS, augment=RENDER_AUGMENT), "— (optimiser not given; Adam 1e-3 used)"),
     "lenet5_fc": ModelSpec(
         "lenet5_fc", "LeNet-5 (C5 as Linear 400→120)", "001", LeNet5FC, MNIST_NORM,
         TrainConfig(epochs=1, batch_size=64, lr=1e-3, optimizer="adam", eval_every=0, seed=1),
-        _best(20, 3e-3), "99.567% (epochs not given)"),
+        _best(16, 3e-3, pad_renders=PAD_RENDERS, augment=RENDER_AUGMENT), "99.567% (epochs not given)"),
     "cnn_fc3": ModelSpec(
         "cnn_fc3", "CNN + 3 FC layers", "003", CNNFC3, HALF_NORM,
         TrainConfig(epochs=3, batch_size=64, lr=1e-3, optimizer="sgd", momentum=0.9, eval_every=0, seed=1),
-        _best(8, 2e-3), "96% after 3 epochs"),
+        _best(6, 2e-3, pad_renders=PAD_RENDERS, augment=RENDER_AUGMENT), "96% after 3 epochs"),
     "simple_cnn": ModelSpec(
         "simple_cnn", "Simple CNN (6 maps)", "004", SimpleCNN, MNIST_NORM,
         TrainConfig(epochs=1, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.5, eval_every=0, seed=1),

@@ -13,17 +13,12 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import datetime
 import hashlib
 import json
 import math
-import os
-import platform
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +30,6 @@ from .data import MnistSplit, load_mnist
 from .engine import TrainEvent, evaluate, predict_logits, train_classifier
 from .models import build_model
 
-RESULTS_PATH = Path(__file__).resolve().parent / "results" / "pixel_shuffle.json"
 N_PIXELS = 28 * 28
 CONDITIONS = ("original", "shuffled")
 # Rough relative CPU cost of one training image (simple_cnn ~8k img/s vs mlp ~150k img/s, rounded down);
@@ -327,81 +321,6 @@ def run_experiment(recipe: ShuffleRecipe = SHIPPED_RECIPE, train: MnistSplit | N
                        tuple(runs), result, done=True)
 
 
-class ResultsError(ValueError):
-    """The shipped results file is missing or unreadable; the message names the command that remakes it."""
-
-
-@dataclass(frozen=True)
-class ShippedResults:
-    """What the app shows without training: the shipped and live-recipe results plus example digits."""
-
-    shipped: ShuffleResult
-    live: ShuffleResult  # the live button's recipe, run once with the same seeds (the reproduction reference)
-    perm_seed: int
-    perm_digest: str
-    example_images: np.ndarray  # (n, 28, 28) uint8 test digits before shuffling
-    example_labels: list[int]
-    created: str
-    versions: dict[str, str]
-
-
-def example_indices(test: MnistSplit) -> list[int]:
-    """Index of the first test image of each digit 0-9."""
-    labels = test.labels.numpy()
-    return [int(np.flatnonzero(labels == d)[0]) for d in range(10) if (labels == d).any()]
-
-
-def save_results(shipped: ShuffleResult, live: ShuffleResult, test: MnistSplit, path: Path = RESULTS_PATH,
-                 created: str | None = None) -> Path:
-    """Write the results file atomically (temp file + os.replace); `created` defaults to now (UTC)."""
-    if shipped.recipe.perm_seed != live.recipe.perm_seed:
-        raise ValueError("the shipped and live results must use the same pixel permutation")
-    idx = example_indices(test)
-    payload = {
-        "experiment": "pixel_shuffle (seed 004)",
-        "made_by": "python -m mnist_demo.shuffle --write",
-        "created": created or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"torch": str(torch.__version__), "numpy": np.__version__, "python": platform.python_version()},
-        "permutation": {"seed": shipped.recipe.perm_seed,
-                        "sha256_16": permutation_digest(pixel_permutation(shipped.recipe.perm_seed))},
-        "shipped": shipped.to_dict(),
-        "live": live.to_dict(),
-        # 784 uint8 pixels per digit as one hex string: compact and diff-friendly
-        "examples": {"test_indices": idx, "labels": [int(test.labels[i]) for i in idx],
-                     "images_hex": [test.images[i].numpy().tobytes().hex() for i in idx]},
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; this file is shipped
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_results(path: Path = RESULTS_PATH) -> ShippedResults:
-    """The shipped results; ResultsError with the remake command when missing or malformed."""
-    hint = "remake it with: python -m mnist_demo.shuffle --write"
-    try:
-        d = json.loads(Path(path).read_text())
-        ex = d["examples"]
-        images = np.stack([np.frombuffer(bytes.fromhex(h), np.uint8) for h in ex["images_hex"]]).reshape(-1, 28, 28)
-        return ShippedResults(ShuffleResult.from_dict(d["shipped"]), ShuffleResult.from_dict(d["live"]),
-                              int(d["permutation"]["seed"]), str(d["permutation"]["sha256_16"]), images,
-                              [int(x) for x in ex["labels"]], str(d["created"]), dict(d["versions"]))
-    except FileNotFoundError:
-        raise ResultsError(f"the pixel-shuffle results file {path} is missing; {hint}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ResultsError(f"the pixel-shuffle results file {path} is unreadable ({type(exc).__name__}); "
-                           f"{hint}") from None
-
-
 def summary_sentence(result: ShuffleResult) -> str:
     """The measured numbers in words, e.g. for the tab and the CLI."""
     parts = []
@@ -432,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the shipped and live recipes (or a quick smoke run), print the figures, optionally write the file."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smoke run: the live recipe with one seed, nothing written")
-    p.add_argument("--write", action="store_true", help=f"write {RESULTS_PATH.name} (full run only)")
+    p.add_argument("--write", action="store_true", help="write mnist_demo/results/pixel_shuffle.json (full run only)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest for these tiny nets)")
     p.add_argument("--device", default="cpu", help="cpu (default: the shipped numbers are CPU numbers) or cuda")
     p.add_argument("--max-seconds", type=float, default=None, help="time limit per recipe")
@@ -454,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         if not all(r.complete for r in results.values()):
             print("not writing: a run was cut short by --max-seconds")
             return 1
+        from .shuffle_results import save_results
+
         print("wrote", save_results(results["shipped"], results["live"], test))
     print(json.dumps({k: {m: {"original": round(r.accuracy(m, "original"), 4),
                               "shuffled": round(r.accuracy(m, "shuffled"), 4),

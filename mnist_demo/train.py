@@ -15,11 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoints import round_trip_weights, save_checkpoint
+from .checkpoints import checkpoint_path, round_trip_weights, save_checkpoint
 from .config import TrainConfig, pick_device
 from .data import MnistUnavailableError, load_mnist
 from .engine import evaluate, train_classifier
 from .models import CLASSIFIERS, get_spec
+from .pad_renders import with_pad_renders
 
 
 def recipe_config(name: str, recipe: str = "best", **overrides: Any) -> TrainConfig:
@@ -34,7 +35,7 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, quiet: bool = False) 
     """Train `name` from scratch with `cfg`; return the model and its metrics on the full test set."""
     from tqdm.auto import tqdm
 
-    train, test = load_mnist(train=True), load_mnist(train=False)
+    train, test = with_pad_renders(load_mnist(train=True), cfg.pad_renders), load_mnist(train=False)
     model = get_spec(name).build()
     start = time.perf_counter()
     bar = None if quiet else tqdm(total=1, desc=name, unit="step", dynamic_ncols=True)
@@ -96,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run and args.out is None:
             print(f"{name}: dry run, accuracy {metrics['accuracy']:.4f}; nothing written (use --out)")
             continue
-        path = save_checkpoint(name, model, metrics, cfg, args.out if len(names) == 1 else None)
+        target = args.out if len(names) == 1 and args.out is not None else checkpoint_path(name)
+        try:
+            path = save_checkpoint(name, model, metrics, cfg, target)
+        except OSError as exc:  # a full disk or a read-only checkout: one line, not a traceback
+            print(f"error: could not write {target}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         print(f"{name}: accuracy {metrics['accuracy']:.4%} in {metrics['train_seconds']}s -> {path}")
     return 0
 

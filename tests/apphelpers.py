@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 
 def free_port() -> int:
@@ -21,6 +22,8 @@ def free_port() -> int:
 @contextmanager
 def running_app(service=None, **build_kw) -> Iterator[str]:
     """Launch the app built from `service` (default: committed checkpoints on CPU); yield its URL."""
+    import gradio as gr
+
     import app
     from mnist_demo.registry import ModelRegistry
     from mnist_demo.service import Service
@@ -28,7 +31,9 @@ def running_app(service=None, **build_kw) -> Iterator[str]:
     service = service or Service(ModelRegistry("cpu"))
     demo = app.build_demo(service, **build_kw)
     demo.queue()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    # The app's own look (CSS, theme) as `python app.py` launches it, so browser checks see the real layout.
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
+                css=app.CSS, theme=gr.themes.Soft())
     try:
         yield demo.local_url
     finally:
@@ -42,3 +47,41 @@ def pad_file(rgba: np.ndarray, path: Path) -> dict:
     Image.fromarray(rgba).save(path)
     f = handle_file(str(path))
     return {"background": f, "layers": [], "composite": f}
+
+
+@contextmanager
+def tab_client(build: Callable[[Any, Any], Any], state: Any = None) -> Iterator[Any]:
+    """A gradio_client Client for one tab alone: `build(state, pad)` inside bare Blocks, served on localhost.
+
+    `state` is the gr.State value (None: handlers see no visitor, as an API client without a page load
+    does; a callable such as VisitorSession: one per client). The pad is configured like the app's.
+    """
+    import gradio as gr
+    from gradio_client import Client
+
+    from ui.common import CANVAS, blank_pad
+
+    with gr.Blocks() as demo:
+        st = gr.State(state)
+        pad = gr.Sketchpad(value=blank_pad(), image_mode="RGBA", type="numpy", canvas_size=(CANVAS, CANVAS),
+                           layers=False, transforms=(), interactive=True)
+        build(st, pad)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def lines_image(lines: list[tuple[int, int, int, int]], width: int = 24) -> np.ndarray:
+    """A pad drawing (280×280 greyscale): black lines (x0, y0, x1, y1) on white."""
+    im = Image.new("L", (280, 280), 255)
+    d = ImageDraw.Draw(im)
+    for x0, y0, x1, y1 in lines:
+        d.line([(x0, y0), (x1, y1)], fill=0, width=width)
+    return np.asarray(im)
+
+
+def lines_pad(tmp_path: Path, lines: list[tuple[int, int, int, int]], width: int = 24) -> dict:
+    """A pad value for gradio_client: black lines (x0, y0, x1, y1) on a white 280 px canvas."""
+    return pad_file(np.asarray(Image.fromarray(lines_image(lines, width)).convert("RGBA")), tmp_path / "pad.png")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
-from PIL import Image, ImageDraw
 
 from mnist_demo import embedding as E
 from mnist_demo import plots_tsne as P
 from mnist_demo.models import build_model
 from mnist_demo.preprocess import preprocess
 from mnist_demo.registry import ModelRegistry
+from tests.apphelpers import lines_image, lines_pad, tab_client
 from tests.conftest import needs_mnist
 
 
@@ -28,11 +26,7 @@ def _blobs(n: int = 300, d: int = 80, k: int = 3, seed: int = 0, spread: float =
 
 def _drawn(lines: list[tuple[int, int, int, int]]) -> np.ndarray:
     """A black-on-white pad drawing (280×280, 24 px strokes) preprocessed as the Draw tab does."""
-    im = Image.new("L", (280, 280), 255)
-    d = ImageDraw.Draw(im)
-    for x0, y0, x1, y1 in lines:
-        d.line([(x0, y0), (x1, y1)], fill=0, width=24)
-    pre = preprocess(np.asarray(im))
+    pre = preprocess(lines_image(lines))
     assert pre is not None
     return pre.image
 
@@ -196,45 +190,18 @@ def test_map_figures_in_both_styles() -> None:
 
 
 # ---------- the tab, through gradio_client ----------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pad_file(tmp_path, lines) -> dict:
-    from gradio_client import handle_file
-
-    im = Image.new("L", (280, 280), 255)
-    d = ImageDraw.Draw(im)
-    for x0, y0, x1, y1 in lines:
-        d.line([(x0, y0), (x1, y1)], fill=0, width=24)
-    path = tmp_path / "pad.png"
-    im.save(path)
-    f = handle_file(str(path))
-    return {"background": f, "layers": [], "composite": f}
-
-
 @pytest.fixture(scope="module")
 def client(trained, tmp_path_factory):
-    gr = pytest.importorskip("gradio")
-    from gradio_client import Client
-
     from mnist_demo.service import Service
     from ui.tsne_tab import build_tsne_tab
 
     mp = pytest.MonkeyPatch()
     mp.setattr(E, "CACHE_DIR", tmp_path_factory.mktemp("cache"))  # keep the repository's .cache clean
     service = Service(ModelRegistry("cpu"))
-    with gr.Blocks() as demo:
-        state = gr.State(None)
-        pad = gr.Sketchpad(image_mode="RGBA", type="numpy", canvas_size=(280, 280), interactive=True)
-        build_tsne_tab(service, state, pad)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
     try:
-        yield Client(demo.local_url, verbose=False)
+        with tab_client(lambda state, pad: build_tsne_tab(service, state, pad)) as c:
+            yield c
     finally:
-        demo.close()
         mp.undo()
 
 
@@ -250,7 +217,7 @@ def test_tab_map_cluster_and_drawing(client, trained, tmp_path) -> None:
     assert plot is not None and "true digit 4" in msg
     assert 0 < len(gallery) <= 24 and all(item["caption"].startswith("true 4") for item in gallery)
 
-    plot, near, msg = client.predict(_pad_file(tmp_path, ONE), name, 500, 30, "seed", api_name="/tsne_place")
+    plot, near, msg = client.predict(lines_pad(tmp_path, ONE), name, 500, 30, "seed", api_name="/tsne_place")
     assert plot is not None and len(near) == 9 and "reads your drawing as **1**" in msg
     assert near[0]["caption"] == "yours → 1"  # the drawing itself, then its 8 nearest test digits
     assert sum(item["caption"] == "true 1" for item in near[1:]) >= 6
@@ -259,6 +226,6 @@ def test_tab_map_cluster_and_drawing(client, trained, tmp_path) -> None:
 @needs_mnist
 def test_tab_asks_for_a_drawing_when_the_pad_is_blank(client, trained, tmp_path) -> None:
     name, _ = trained
-    _, near, msg = client.predict(_pad_file(tmp_path, []), name, 500, 30, "seed", api_name="/tsne_place")
+    _, near, msg = client.predict(lines_pad(tmp_path, []), name, 500, 30, "seed", api_name="/tsne_place")
     assert "Draw a digit" in msg and near == []
 

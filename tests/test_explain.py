@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import io
-import socket
 import threading
 
 import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
-from PIL import Image, ImageDraw
 
 from mnist_demo import explain as E
 from mnist_demo import plots_explain as P
 from mnist_demo.models import CLASSIFIERS, build_model
 from mnist_demo.preprocess import preprocess
 from mnist_demo.registry import ModelRegistry
+from tests.apphelpers import lines_image, lines_pad, tab_client
 from tests.conftest import needs_mnist
 
 
@@ -30,11 +29,7 @@ def _fresh(name: str) -> torch.nn.Module:
 
 def _drawn(lines: list[tuple[int, int, int, int]]) -> np.ndarray:
     """A black-on-white pad drawing (280×280, 24 px strokes) preprocessed like Draw does."""
-    im = Image.new("L", (280, 280), 255)
-    d = ImageDraw.Draw(im)
-    for x0, y0, x1, y1 in lines:
-        d.line([(x0, y0), (x1, y1)], fill=0, width=24)
-    pre = preprocess(np.asarray(im))
+    pre = preprocess(lines_image(lines))
     assert pre is not None
     return pre.image
 
@@ -260,57 +255,27 @@ def test_every_figure_renders() -> None:
 
 # ---------- the tab, through gradio_client ----------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client(trained):
-    gr = pytest.importorskip("gradio")
-    from gradio_client import Client
-
     from mnist_demo.service import Service
     from ui.explain_tab import build_explain_tab
 
     service = Service(ModelRegistry("cpu"))
-    with gr.Blocks() as demo:
-        # gr.State(VisitorSession) cannot be deepcopied when an API call arrives without a page load;
-        # the handlers accept None (no visitor models), which is what such a client has anyway.
-        state = gr.State(None)
-        pad = gr.Sketchpad(image_mode="RGBA", type="numpy", canvas_size=(280, 280), interactive=True)
-        build_explain_tab(service, state, pad)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
-
-
-def _pad_file(tmp_path, lines) -> dict:
-    from gradio_client import handle_file
-
-    im = Image.new("L", (280, 280), 255)
-    d = ImageDraw.Draw(im)
-    for x0, y0, x1, y1 in lines:
-        d.line([(x0, y0), (x1, y1)], fill=0, width=24)
-    path = tmp_path / "pad.png"
-    im.save(path)
-    f = handle_file(str(path))
-    return {"background": f, "layers": [], "composite": f}
+    # State None: the handlers accept it (no visitor models), which is what an API client has anyway.
+    with tab_client(lambda state, pad: build_explain_tab(service, state, pad)) as c:
+        yield c
 
 
 def test_tab_explains_the_current_drawing(client, trained, tmp_path) -> None:
     name = next(iter(trained))
-    status, probs, top, ru = client.predict(_pad_file(tmp_path, ONE), name, "integrated", api_name="/explain")
+    status, probs, top, ru = client.predict(lines_pad(tmp_path, ONE), name, "integrated", api_name="/explain")
     assert f"**{name}** reads a **1**" in status and "runner-up" in status
     assert top is not None and ru is not None and probs is not None
-    acts = client.predict(_pad_file(tmp_path, ONE), name, api_name="/activations")
+    acts = client.predict(lines_pad(tmp_path, ONE), name, api_name="/activations")
     assert acts is not None
 
 
 def test_tab_asks_for_a_drawing_when_the_pad_is_blank(client, trained, tmp_path) -> None:
     name = next(iter(trained))
-    status, *plots = client.predict(_pad_file(tmp_path, []), name, "integrated", api_name="/explain")
+    status, *plots = client.predict(lines_pad(tmp_path, []), name, "integrated", api_name="/explain")
     assert "Draw a digit" in status and plots == [None, None, None]

@@ -215,8 +215,6 @@ def test_a_failing_checkpoint_write_leaves_the_old_file_and_no_temp_file(tmp_pat
     assert _sha(target) == before and sorted(p.name for p in tmp_path.iterdir()) == ["mlp.pt"]
 
 
-@pytest.mark.xfail(strict=True, reason="mnist_demo/train.py main() must catch OSError from save_checkpoint "
-                                       "and print one clear line (lead)")
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS], ids=["disk-full", "read-only"])
 def test_the_cli_says_clearly_when_it_cannot_write(tmp_path, monkeypatch, capsys, code) -> None:
     from mnist_demo import train

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from mnist_demo.lenet_anatomy import (
     transfer_c5_to_fc,
 )
 from mnist_demo.models import MLP, LeNet5, LeNet5FC, build_model
+from tests.apphelpers import tab_client
 from tests.conftest import needs_mnist
 
 
@@ -153,33 +153,15 @@ def test_anatomy_figures_render() -> None:
 
 
 # ---------- the tab, through gradio_client ----------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lenet_client():
-    import gradio as gr
-    from gradio_client import Client
-
     from mnist_demo.registry import ModelRegistry
     from mnist_demo.service import Service, VisitorSession
-    from ui.common import blank_pad
     from ui.experiments_tab import build_lenet_tab
 
     service = Service(ModelRegistry("cpu"))
-    with gr.Blocks() as demo:
-        state = gr.State(VisitorSession)
-        pad = gr.Sketchpad(value=blank_pad(), image_mode="RGBA", type="numpy", canvas_size=(280, 280),
-                           layers=False, transforms=(), interactive=True)
-        build_lenet_tab(service, state, pad)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    with tab_client(lambda state, pad: build_lenet_tab(service, state, pad), VisitorSession) as c:
+        yield c
 
 
 def test_tab_shows_c1_maps_for_a_drawing(lenet_client, tmp_path) -> None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
-import gradio as gr
 import numpy as np
 import pytest
 import torch
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
@@ -18,8 +15,8 @@ from mnist_demo.data import MnistSplit
 from mnist_demo.models import MLP, LSTMClassifier
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.service import Service
+from tests.apphelpers import tab_client
 from tests.conftest import needs_mnist
-from ui.common import blank_pad
 from ui.sequence_tab import build_lstm_tab
 
 
@@ -136,27 +133,13 @@ def test_figures(tmp_path) -> None:
 
 # ---------- through gradio_client ----------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client(lstm, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ckpt")
     save_checkpoint("lstm", lstm, {"accuracy": 0.5, "recipe": "seed"}, None, path=folder / "lstm.pt")
     service = Service(ModelRegistry("cpu", folder))
-    with gr.Blocks() as demo:
-        state = gr.State(None)
-        pad = gr.Sketchpad(value=blank_pad(), image_mode="RGBA", type="numpy", canvas_size=(280, 280),
-                           layers=False, transforms=(), interactive=True)
-        build_lstm_tab(service, state, pad)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    with tab_client(lambda state, pad: build_lstm_tab(service, state, pad)) as c:
+        yield c
 
 
 def _pad(tmp_path, draw: bool) -> dict:

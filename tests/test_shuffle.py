@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import socket
 
 import numpy as np
 import pytest
@@ -17,19 +16,17 @@ from mnist_demo.models import MLP
 from mnist_demo.shuffle import (
     LIVE_RECIPE,
     N_PIXELS,
-    RESULTS_PATH,
     SHIPPED_RECIPE,
-    ResultsError,
     ShuffleRecipe,
     follow_permutation,
-    load_results,
     permutation_digest,
     pixel_permutation,
     run_experiment,
-    save_results,
     shuffle_images,
     shuffle_split,
 )
+from mnist_demo.shuffle_results import RESULTS_PATH, ResultsError, load_results, save_results
+from tests.apphelpers import tab_client
 from tests.conftest import needs_mnist
 
 TINY = ShuffleRecipe(perm_seed=3, train_seeds=(1,), epochs=1.0, batch_size=64, train_size=256)
@@ -188,33 +185,15 @@ def test_results_file_lives_in_the_package() -> None:
 
 
 # ---------- the tab, through gradio_client ----------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def shuffle_client():
-    import gradio as gr
-    from gradio_client import Client
-
     from mnist_demo.registry import ModelRegistry
     from mnist_demo.service import Service, VisitorSession
     from ui import experiments_tab
-    from ui.common import blank_pad
 
     service = Service(ModelRegistry("cpu"))
-    with gr.Blocks() as demo:
-        state = gr.State(VisitorSession)
-        pad = gr.Sketchpad(value=blank_pad(), image_mode="RGBA", type="numpy", canvas_size=(280, 280),
-                           layers=False, transforms=(), interactive=True)
-        experiments_tab.build_shuffle_tab(service, state, pad)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    with tab_client(lambda state, pad: experiments_tab.build_shuffle_tab(service, state, pad), VisitorSession) as c:
+        yield c
 
 
 @needs_mnist

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 import statistics
 import time
 
-import gradio as gr
 import numpy as np
 import pytest
 import torch
-from gradio_client import Client
 from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
@@ -19,6 +16,7 @@ from torch import nn
 from mnist_demo import plots_sequence
 from mnist_demo.config import SinCosConfig
 from mnist_demo.sincos import PRESETS, config_from_values, fit_losses, fit_sin_to_cos, last10_mse
+from tests.apphelpers import tab_client
 from ui.sequence_tab import build_sincos_tab, frame_count, sincos_stream
 
 
@@ -180,23 +178,10 @@ def test_figures(tmp_path) -> None:
 
 # ---------- through gradio_client ----------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client():
-    with gr.Blocks() as demo:
-        state = gr.State(None)
-        pad = gr.Sketchpad(interactive=True)
-        build_sincos_tab(None, state, pad)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    with tab_client(lambda state, pad: build_sincos_tab(None, state, pad)) as c:
+        yield c
 
 
 def test_endpoint_streams_the_configured_frames(client) -> None:

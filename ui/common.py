@@ -179,6 +179,21 @@ def _os_message(exc: OSError) -> str:
     return f"The server could not read or write a file: {why}. Please try again later."
 
 
+# The core's expected failures; anything else is a bug and keeps gradio's generic error (and the log).
+_EXPECTED = (MnistUnavailableError, CheckpointError, ValueError, KeyError, BadImageError, RuntimeError, OSError)
+
+
+def _visitor_error(exc: BaseException) -> gr.Error:
+    """The gr.Error a visitor sees for one of the core's expected failures."""
+    if isinstance(exc, MnistUnavailableError):
+        return gr.Error(MNIST_HELP)
+    if isinstance(exc, CheckpointError):
+        return gr.Error(f"That model is unavailable: {exc}")
+    if isinstance(exc, OSError):
+        return gr.Error(_os_message(exc))
+    return gr.Error(str(exc).strip("'\""))
+
+
 def friendly_errors(fn: Callable) -> Callable:
     """Turn the core's expected failures into gr.Error messages the visitor can act on."""
 
@@ -188,14 +203,8 @@ def friendly_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except MnistUnavailableError:
-            raise gr.Error(MNIST_HELP) from None
-        except CheckpointError as exc:
-            raise gr.Error(f"That model is unavailable: {exc}") from None
-        except (ValueError, KeyError, BadImageError, RuntimeError) as exc:
-            raise gr.Error(str(exc).strip("'\"")) from None
-        except OSError as exc:
-            raise gr.Error(_os_message(exc)) from None
+        except _EXPECTED as exc:
+            raise _visitor_error(exc) from None
 
     return wrapper
 
@@ -209,13 +218,7 @@ def friendly_stream(fn: Callable) -> Callable:
             yield from fn(*args, **kwargs)
         except gr.Error:
             raise
-        except MnistUnavailableError:
-            raise gr.Error(MNIST_HELP) from None
-        except CheckpointError as exc:
-            raise gr.Error(f"That model is unavailable: {exc}") from None
-        except (ValueError, KeyError, RuntimeError) as exc:
-            raise gr.Error(str(exc).strip("'\"")) from None
-        except OSError as exc:
-            raise gr.Error(_os_message(exc)) from None
+        except _EXPECTED as exc:
+            raise _visitor_error(exc) from None
 
     return wrapper

@@ -59,14 +59,14 @@ def build_dataset_tab(service: Service) -> None:
         with gr.Column(scale=2, min_width=360):
             seed = Number(value=0, precision=0, label="Shuffle seed", elem_id="ds-seed")
             grid_btn = gr.Button("Draw a batch of 64", elem_id="ds-grid")
-            grid_plot = gr.Plot(label="64 images with labels")
+            grid_plot = gr.Plot(label="64 images with labels", show_label=False)
     with gr.Row():
         digit = gr.Radio([str(d) for d in range(10)], value="0", label="Browse a digit", elem_id="ds-digit")
         page = Number(value=0, precision=0, label="Page", minimum=0, maximum=200)
         digit_btn = gr.Button("Show this digit", elem_id="ds-class")
     gallery = gr.Gallery(label="Training images of this digit", columns=8, height=300, object_fit="contain")
     mean_btn = gr.Button("Mean image of each digit", elem_id="ds-means")
-    mean_plot = gr.Plot(label="Means")
+    mean_plot = gr.Plot(label="Means", show_label=False)
     show.click(example, index, [img, caption], api_name="dataset_example", show_progress_on=[caption])
     grid_btn.click(grid, seed, grid_plot, api_name="dataset_grid")
     for trig in (digit.change, page.change):

@@ -51,7 +51,7 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
             with gr.Column():  # a pad directly in a Row is mis-centred on some loads (gradio-6 notes §1)
                 pad = Sketchpad(  # vets uploads: a non-image or a huge picture gets a message
                     value=blank_pad(), image_mode="RGBA", type="numpy", canvas_size=(CANVAS, CANVAS),
-                    layers=False, transforms=(), elem_id="pad", label="Draw a digit (0–9)",
+                    layers=False, transforms=(), elem_id="pad", label="Draw a digit",
                     brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_RADIUS),
                     interactive=True,
                 )
@@ -63,10 +63,12 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
         with gr.Column(scale=6, min_width=320):
             message = gr.Markdown("✏️ **Draw a digit** on the pad.", elem_id="draw-message")
             label = gr.Label(num_top_classes=3, label="Top 3", elem_id="label")
-            seen = gr.Image(label="What the model sees (28×28)", height=180, width=180, interactive=False,
-                            elem_id="seen", buttons=[])
+            # The label goes above, not on the image: gradio overlays labels on a 180 px picture's top.
+            gr.Markdown("**What the model sees** (28×28)", elem_id="seen-title")
+            seen = gr.Image(label="What the model sees (28×28)", show_label=False, height=180, width=180,
+                            interactive=False, elem_id="seen", buttons=[])
     with gr.Row():
-        bars = gr.Plot(label="Every model on this drawing", elem_id="bars")
+        bars = gr.Plot(label="Every model on this drawing", show_label=False, elem_id="bars")
     table = gr.Dataframe(headers=TABLE_COLS, label="Side by side", interactive=False, elem_id="table")
 
     outs = [label, table, bars, seen, message]
@@ -80,5 +82,7 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
         return (blank_pad(), DRAW_A_DIGIT, pd.DataFrame(columns=TABLE_COLS), None, None,
                 "✏️ **Draw a digit** on the pad.")
 
-    clear_btn.click(clear, None, [pad, *outs], api_name=False, queue=False)
+    # No progress overlay: with queue=False gradio can leave one stuck on the pad, which then swallows
+    # the next strokes (seen in the browser suite after Clear).
+    clear_btn.click(clear, None, [pad, *outs], api_name=False, queue=False, show_progress="hidden")
     return {"pad": pad, "model": model_dd}

@@ -45,12 +45,12 @@ def build_evaluate_tab(service: Service, state: gr.State) -> gr.Dropdown:
         go = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
     summary = gr.Markdown("Pick a model and press **Evaluate**.", elem_id="eval-summary")
     with gr.Row():
-        per_class = gr.Plot(label="Accuracy per digit")
-        confusion = gr.Plot(label="Confusion matrix")
+        per_class = gr.Plot(label="Accuracy per digit", show_label=False)
+        confusion = gr.Plot(label="Confusion matrix", show_label=False)
     with gr.Row():
-        grid = gr.Plot(label="The seed's 2×5 'Prediction: d' grid")
-        gallery = gr.Gallery(label="Most confident mistakes (true → predicted, confidence)", columns=6,
-                             height=360, object_fit="contain", elem_id="mistakes")
+        grid = gr.Plot(label="The seed's 2×5 'Prediction: d' grid", show_label=False)
+        gallery = gr.Gallery(label="Most confident mistakes (true → predicted · confidence)", columns=5,
+                             height=400, object_fit="contain", elem_id="mistakes")
     compare_btn = gr.Button("Compare all models", elem_id="compare")
     table = gr.Dataframe(headers=COMPARE_COLS, label="All models", interactive=False, elem_id="compare-table")
     go.click(run, [model, state], [summary, per_class, confusion, gallery, grid], api_name="evaluate",

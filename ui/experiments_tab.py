@@ -24,14 +24,13 @@ from mnist_demo.models import build_model
 from mnist_demo.service import Service
 from mnist_demo.shuffle import (
     LIVE_RECIPE,
-    ResultsError,
     ShuffleResult,
-    load_results,
     permutation_invariance,
     pixel_permutation,
     run_experiment,
     shuffle_images,
 )
+from mnist_demo.shuffle_results import ResultsError, load_results
 
 from .common import DRAW_A_DIGIT, friendly_errors, friendly_stream
 
@@ -106,8 +105,9 @@ def build_lenet_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> Non
         show = gr.Button("Show C1 for my drawing", variant="primary", elem_id="lenet-maps")
     c1_msg = gr.Markdown("", elem_id="lenet-maps-msg")
     filters_plot = gr.Plot(pe.filters_grid(first_layer_filters(_lenet(service, "lenet5")[0])),
-                           label="C1 filters", elem_id="lenet-filters")
-    maps_plot = gr.Plot(label="C1 feature maps (before pooling and ReLU)", elem_id="lenet-feature-maps")
+                           label="C1 filters", show_label=False, elem_id="lenet-filters")
+    maps_plot = gr.Plot(label="C1 feature maps (before pooling and ReLU)", show_label=False,
+                        elem_id="lenet-feature-maps")
 
     @friendly_errors
     def c1_for_drawing(value: Any, name: str) -> tuple:
@@ -188,7 +188,7 @@ def build_shuffle_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> N
                 "the only difference.")
     with gr.Row(equal_height=False):
         chart = gr.Plot(shuffle_chart(shipped.shipped, "Shipped results") if shipped else None,
-                        label="Test accuracy", elem_id="shuffle-chart")
+                        label="Test accuracy", elem_id="shuffle-chart", show_label=False)
         with gr.Column():
             table = gr.Dataframe(shuffle_table(shipped.shipped) if shipped else None, headers=SHUFFLE_COLUMNS,
                                  interactive=False, wrap=True, label="The four accuracies", elem_id="shuffle-table",
@@ -198,7 +198,7 @@ def build_shuffle_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> N
     if shipped is not None:
         perm = pixel_permutation(shipped.perm_seed)
         gr.Plot(pe.shuffle_examples(shipped.example_images, shuffle_images(shipped.example_images, perm),
-                                    shipped.example_labels), label="Before and after the shuffle",
+                                    shipped.example_labels), label="Before and after the shuffle", show_label=False,
                 elem_id="shuffle-examples")
     limit = min(LIVE_SECONDS, service.limits.max_seconds)
     with gr.Row():

@@ -77,7 +77,7 @@ def build_eye_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
     probe_msg = gr.Markdown()
     probe_table = gr.Dataframe(label="Answer under each probe (✓ = same as for the drawing as drawn)",
                                interactive=False, elem_id="eye-table")
-    probe_gallery = gr.Gallery(label="What the models saw under each probe", columns=7, height=160,
+    probe_gallery = gr.Gallery(label="What the models saw under each probe", columns=7, height=200,
                                object_fit="contain")
     inputs = [pad, model, crop, thick, fit, centre, state]
     common = dict(concurrency_id="predict", concurrency_limit=4)

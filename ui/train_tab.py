@@ -54,11 +54,12 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
                 tsne_img = gr.Image(label="Last layer, t-SNE of 500 test digits (warm-started, off the training "
                                     "thread)", interactive=False, height=380, elem_id="train-tsne", buttons=[])
                 tsne_gif = gr.File(label="The map's animation (GIF)", interactive=False, elem_id="train-tsne-gif")
-            watch_plot = gr.Plot(label="Your drawing (Draw tab), read by the model as it learns", elem_id="watch-plot")
+            watch_plot = gr.Plot(label="Your drawing (Draw tab), read by the model as it learns", show_label=False,
+                                 elem_id="watch-plot")
             with gr.Row():
-                per_class = gr.Plot(label="Accuracy per digit (10,000 test images)")
-                confusion = gr.Plot(label="Confusion matrix")
-            samples = gr.Plot(label="10 predictions vs real labels")
+                per_class = gr.Plot(label="Accuracy per digit (10,000 test images)", show_label=False)
+                confusion = gr.Plot(label="Confusion matrix", show_label=False)
+            samples = gr.Plot(label="10 predictions vs real labels", show_label=False)
             download = gr.File(label="Your checkpoint", interactive=False)
 
     def on_recipe(name: str, which: str) -> tuple:

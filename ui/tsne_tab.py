@@ -124,7 +124,7 @@ def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None
             go = gr.Button("Draw the map", variant="primary", elem_id="tsne-go")
             status = gr.Markdown("Pick a model and press **Draw the map**.", elem_id="tsne-status")
         with gr.Column(scale=2, min_width=380):
-            plot = gr.Plot(label="t-SNE of the last layer", elem_id="tsne-plot")
+            plot = gr.Plot(label="t-SNE of the last layer", show_label=False, elem_id="tsne-plot")
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
             gr.Markdown("**Look inside a cluster**")
