@@ -1,13 +1,14 @@
 """How well each committed model reads pad-like drawings, with the naive-resize path as the baseline.
 
-    python benchmarks/sketch_accuracy.py [--n 2000] [--quick]
+    python benchmarks/sketch_accuracy.py [--n 2000] [--quick] [--record]
 
 Builds a fixed, seeded suite from the MNIST test set rendered the way the app's 280 px pad delivers
 drawings: black ink on opaque white or on a transparent background, digits 25–90 % of the canvas
 height anywhere on it, every brush radius in sketches.BRUSH_RADII, rotations to ±15°, half upscaled
 bitmaps and half skeleton strokes redrawn with a round pen. A style slice adds crossed 7s, flagged
 1s and curled 9s drawn with the pen. Reports top-1 per model and slice, prediction latency
-(preprocess + forward, median of 200), and ends with one JSON line.
+(preprocess + forward, median of 200), and ends with one JSON line. --record stores each model's top-1
+in its checkpoint (metrics["sketch_top1"]); the Draw tab then defaults to the best reader of drawings.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import _common  # noqa: F401  (repo on sys.path, MNIST_DATA_DIR)
 import numpy as np
 import torch
 
+from mnist_demo.checkpoints import record_metric
 from mnist_demo.predict import predict_probs
 from mnist_demo.preprocess import naive_resize, preprocess
-from mnist_demo.registry import ModelRegistry
+from mnist_demo.registry import SKETCH_METRIC, ModelRegistry
 from mnist_demo.sketches import build_suite
 
 
@@ -35,6 +37,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=2000, help="regular drawings (plus n/5 style drawings)")
     p.add_argument("--quick", action="store_true", help="200 + 60 drawings, 50 timing runs")
+    p.add_argument("--record", action="store_true",
+                   help="write each model's top-1 into its checkpoint's metrics (the Draw tab defaults to the best)")
     args = p.parse_args()
     from _common import load_warning
 
@@ -98,6 +102,11 @@ def main() -> None:
     print(f"best: {best} {results[best]['all']:.2%} (naive resize with the same model: "
           f"{results[best]['naive_resize']:.2%}); preprocess {pre_ms:.2f} ms/drawing mean; "
           f"all {len(models)} models side by side {lat_all:.2f} ms (median of {runs}); {blank} called blank")
+    if args.record and not args.quick:
+        for name, r in results.items():
+            record_metric(name, SKETCH_METRIC, r["all"])
+        print(f"recorded {SKETCH_METRIC} in {len(results)} checkpoints; the Draw tab now defaults to "
+              f"{ModelRegistry('cpu').best(SKETCH_METRIC)}")
     print(json.dumps({"benchmark": "sketch_accuracy", "drawings": len(suite), "quick": args.quick, "best": best,
                       "models": results, "latency_ms": lat, "all_models_ms": lat_all,
                       "preprocess_ms_mean": round(pre_ms, 2), "called_blank": blank}))

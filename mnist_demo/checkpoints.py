@@ -95,6 +95,7 @@ def save_payload(payload: dict[str, Any], path: Path) -> Path:
             torch.save(payload, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints are shipped and served
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -123,6 +124,14 @@ def read_payload(path: Path, expected_name: str | None = None) -> dict[str, Any]
     if expected_name and payload.get("name") != expected_name:
         raise CheckpointError(f"checkpoint {path} holds {payload.get('name')!r}, not {expected_name!r}; {hint}")
     return payload
+
+
+def record_metric(name: str, key: str, value: float, path: Path | None = None) -> Path:
+    """Add one measured figure (e.g. the sketch benchmark's top-1) to a checkpoint's metrics, atomically."""
+    path = path or checkpoint_path(name)
+    payload = read_payload(path, expected_name=name)
+    payload["metrics"] = {**payload.get("metrics", {}), key: _jsonable(value)}
+    return save_payload(payload, path)
 
 
 def model_from_payload(payload: dict[str, Any], device: torch.device | str = "cpu") -> nn.Module:

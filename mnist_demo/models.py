@@ -211,8 +211,9 @@ PAD_AUGMENT = Augment(rotate_deg=15, scale=(0.85, 1.1), shift_px=2.0, shear=0.15
                       thickness_p=0.35, styles_p=0.25)
 
 
-# Training digits drawn on the pad and preprocessed, added to MNIST's 60k (mnist_demo.pad_renders):
-# the sketch benchmark's gap closes without costing clean accuracy.
+# Training digits drawn on the pad and preprocessed, added to MNIST's 60k (mnist_demo.pad_renders), for
+# lenet5 and cnn_fc3: they then read pad drawings best (sketch benchmark 98.5-98.6 % vs 98.0-98.3 %) at a
+# cost of ~0.1-0.15 points on clean MNIST, so lenet5_fc keeps the MNIST-only recipe (the best clean score).
 PAD_RENDERS = 30_000
 # With pad renders, more of the 1s, 7s and 9s get a style stroke: those styles were the renders' main misreads.
 RENDER_AUGMENT = replace(PAD_AUGMENT, styles_p=0.4)
@@ -232,15 +233,17 @@ MODELS: dict[str, ModelSpec] = {
     "lenet5": ModelSpec(
         "lenet5", "LeNet-5 (C5 as conv)", "001", LeNet5, MNIST_NORM,
         TrainConfig(epochs=1, batch_size=64, lr=1e-3, optimizer="adam", eval_every=0, seed=1),
-        _best(16, 3e-3, pad_renders=PAD_RENDERS, augment=RENDER_AUGMENT), "— (optimiser not given; Adam 1e-3 used)"),
+        _best(16, 3e-3, pad_renders=PAD_RENDERS,
+              train_size=60_000 + PAD_RENDERS, augment=RENDER_AUGMENT), "— (optimiser not given; Adam 1e-3 used)"),
     "lenet5_fc": ModelSpec(
         "lenet5_fc", "LeNet-5 (C5 as Linear 400→120)", "001", LeNet5FC, MNIST_NORM,
         TrainConfig(epochs=1, batch_size=64, lr=1e-3, optimizer="adam", eval_every=0, seed=1),
-        _best(16, 3e-3, pad_renders=PAD_RENDERS, augment=RENDER_AUGMENT), "99.567% (epochs not given)"),
+        _best(20, 3e-3), "99.567% (epochs not given)"),
     "cnn_fc3": ModelSpec(
         "cnn_fc3", "CNN + 3 FC layers", "003", CNNFC3, HALF_NORM,
         TrainConfig(epochs=3, batch_size=64, lr=1e-3, optimizer="sgd", momentum=0.9, eval_every=0, seed=1),
-        _best(6, 2e-3, pad_renders=PAD_RENDERS, augment=RENDER_AUGMENT), "96% after 3 epochs"),
+        _best(6, 2e-3, pad_renders=PAD_RENDERS,
+              train_size=60_000 + PAD_RENDERS, augment=RENDER_AUGMENT), "96% after 3 epochs"),
     "simple_cnn": ModelSpec(
         "simple_cnn", "Simple CNN (6 maps)", "004", SimpleCNN, MNIST_NORM,
         TrainConfig(epochs=1, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.5, eval_every=0, seed=1),

@@ -13,6 +13,9 @@ from .checkpoints import CheckpointError, checkpoint_path, load_checkpoint
 from .config import CHECKPOINT_DIR
 from .models import CLASSIFIERS
 
+# Recorded in checkpoint metrics by `python benchmarks/sketch_accuracy.py --record`: top-1 on pad-like drawings.
+SKETCH_METRIC = "sketch_top1"
+
 
 class ModelRegistry:
     """Committed models, loaded lazily, cached under a lock; broken checkpoints are reported, not fatal."""
@@ -64,10 +67,17 @@ class ModelRegistry:
         self.load_all()
         return dict(self._errors)
 
-    def best(self) -> str:
-        """The available classifier with the highest recorded test accuracy."""
+    def best(self, metric: str = "accuracy") -> str:
+        """The available classifier with the highest recorded `metric` (test accuracy unless none records it)."""
         names = self.available()
         if not names:
             raise CheckpointError("no checkpoint could be loaded; rebuild them with: "
                                   "python -m mnist_demo.train --model all --recipe best")
-        return max(names, key=lambda n: self._models[n][1]["metrics"].get("accuracy", 0.0))
+
+        def score(n: str, key: str) -> float:
+            value = self._models[n][1].get("metrics", {}).get(key)
+            return float(value) if isinstance(value, (int, float)) else -1.0
+
+        if all(score(n, metric) < 0 for n in names):
+            metric = "accuracy"
+        return max(names, key=lambda n: (score(n, metric), score(n, "accuracy")))

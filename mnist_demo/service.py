@@ -24,7 +24,7 @@ from .live_tsne import Frame, LiveTSNE, write_gif
 from .models import CLASSIFIERS, get_spec
 from .predict import Prediction, predict_many, predict_probs
 from .preprocess import Preprocessed, preprocess
-from .registry import ModelRegistry
+from .registry import SKETCH_METRIC, ModelRegistry
 from .watch import DrawingWatcher, WatchHistory
 
 LIVE_TSNE_POINTS = 500  # seed 000 maps 500 test digits every 50 steps
@@ -111,8 +111,8 @@ class Service:
         return self.registry.available() + own
 
     def best_model(self) -> str:
-        """The committed model with the highest test accuracy."""
-        return self.registry.best()
+        """The committed model that reads drawings best (sketch benchmark's top-1), else the most accurate."""
+        return self.registry.best(SKETCH_METRIC)
 
     def resolve(self, name: str, session: VisitorSession | None = None) -> tuple[nn.Module, dict[str, Any]]:
         """(model, metadata) for a committed name or a 'yours: …' session name."""

@@ -31,7 +31,7 @@ REASON = unavailable_reason()
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=str(REASON))]
 
 OWN_PAGE = {"Train"}  # a run changes this visitor's Draw model; it gets a fresh visitor (test_train_…)
-SHORTER = {"sin → cos RNN": lambda app: check_sincos(app, steps=30)}  # the same check, a third of the frames
+SHORTER = {"sin → cos RNN": lambda app: check_sincos(app, steps=60)}  # the same check, 3 s instead of 5 s
 
 
 @pytest.fixture(scope="module")

@@ -73,3 +73,24 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path: Path, monkeypatch) ->
         save_checkpoint("mlp", build_model("mlp"), {"accuracy": 0.1}, TrainConfig(), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["mlp.pt"]  # no temp files left behind
+
+
+def test_recorded_metric_picks_the_draw_default(tmp_path: Path) -> None:
+    """record_metric adds a figure without touching the weights; best(metric) prefers it over accuracy."""
+    from mnist_demo.checkpoints import record_metric
+    from mnist_demo.registry import SKETCH_METRIC, ModelRegistry
+
+    for name, acc in (("mlp", 0.99), ("simple_cnn", 0.95)):
+        torch.manual_seed(0)
+        save_checkpoint(name, build_model(name), {"accuracy": acc}, TrainConfig(), tmp_path / f"{name}.pt")
+    before = read_payload(tmp_path / "simple_cnn.pt")["state_dict"]
+    assert ModelRegistry("cpu", tmp_path).best(SKETCH_METRIC) == "mlp"  # nothing recorded: accuracy decides
+    record_metric("simple_cnn", SKETCH_METRIC, 0.98, tmp_path / "simple_cnn.pt")
+    record_metric("mlp", SKETCH_METRIC, 0.77, tmp_path / "mlp.pt")
+    after = read_payload(tmp_path / "simple_cnn.pt")
+    assert after["metrics"] == {"accuracy": 0.95, SKETCH_METRIC: 0.98}
+    assert all(torch.equal(before[k], after["state_dict"][k]) for k in before)
+    reg = ModelRegistry("cpu", tmp_path)
+    assert reg.best(SKETCH_METRIC) == "simple_cnn" and reg.best() == "mlp"
+    with pytest.raises(CheckpointError, match="missing"):
+        record_metric("cnn", SKETCH_METRIC, 0.5, tmp_path / "cnn.pt")

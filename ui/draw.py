@@ -56,7 +56,7 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
                     interactive=True,
                 )
             model_dd = gr.Dropdown(names, value=best, label="Model", elem_id="draw-model",
-                                   info="Default: the most accurate committed model")
+                                   info="Default: the best reader of drawings (sketch benchmark)")
             with gr.Row():
                 clear_btn = gr.Button("Clear", elem_id="clear")
                 predict_btn = gr.Button("Predict", variant="primary", elem_id="predict")

@@ -52,7 +52,8 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
                                        elem_id="acc-plot")
             with gr.Row():
                 tsne_img = gr.Image(label="Last layer, t-SNE of 500 test digits (warm-started, off the training "
-                                    "thread)", interactive=False, height=380, elem_id="train-tsne", buttons=[])
+                                    "thread)", show_label=False, interactive=False, height=380, elem_id="train-tsne",
+                                    buttons=[])
                 tsne_gif = gr.File(label="The map's animation (GIF)", interactive=False, elem_id="train-tsne-gif")
             watch_plot = gr.Plot(label="Your drawing (Draw tab), read by the model as it learns", show_label=False,
                                  elem_id="watch-plot")
