@@ -9,7 +9,7 @@
    snapshots. Goal: median warm frame ≤ 0.5 s.
 2. Quality, same snapshots: 10-NN label accuracy in 2-D (ours within 1 point of the seed's from-scratch map)
    and the Procrustes disparity between consecutive frames (small = the map holds still).
-3. The full 10,000-point map of the trained model: ours (PCA 50 + exact kNN + openTSNE FFT, 100 + 200
+3. The full 10,000-point map of the trained model: ours (PCA 50 + exact kNN + openTSNE FFT, 80 + 170
    iterations) vs scikit-learn's `TSNE()` defaults on the raw features. Goal: ours ≤ 15 s.
 
 Both sides run with NumPy's BLAS on one thread (what our code uses; on a busy 2-core box a second BLAS

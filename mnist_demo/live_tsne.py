@@ -1,8 +1,9 @@
 """Seed 000's live "Visualize last layer", off the training thread: warm-started t-SNE frames and a GIF.
 
 The training loop hands over snapshots with `LiveTSNE.submit(features, labels, step, test_acc)`, which
-only stores a reference and wakes a background thread; it never waits for t-SNE. When the worker is
-still busy, a newer snapshot replaces the one waiting (intermediate snapshots are dropped). Each frame
+only stores a reference and wakes a background thread; it never waits for t-SNE. Up to `backlog`
+snapshots wait while the worker is busy (the child's start-up, ~2 s of imports, overlaps the first ones);
+beyond that the oldest waiting one is dropped, so a slow worker shows the newest state, not a stale queue. Each frame
 starts from the previous frame's map, so clusters keep their place and orientation between frames.
 
 By default the frames are computed and rendered in a child Python process at lower CPU priority
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +64,7 @@ class LiveTSNE:
 
     def __init__(self, perplexity: float = 30.0, seed: int = 0, render: bool = True, style: str = "seed",
                  warm_iters: tuple[int, int] = (30, 70), max_frames: int = 120, backend: str = "process",
-                 nice: int = 10) -> None:
+                 nice: int = 10, backlog: int = 3) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
         self.perplexity = float(perplexity)
@@ -71,10 +73,11 @@ class LiveTSNE:
         self.render = bool(render)
         self.style = style
         self.warm_iters = warm_iters
-        self.dropped = 0  # snapshots replaced before the worker got to them
+        self.dropped = 0  # snapshots dropped before the worker got to them
+        self.backlog = max(1, int(backlog))
         self.error: BaseException | None = None  # the last failure inside the worker, if any
         self._frames: list[Frame] = []
-        self._pending: _Snapshot | None = None
+        self._pending: deque[_Snapshot] = deque()
         self._busy = False
         self._closing = False
         self._cond = threading.Condition()
@@ -102,9 +105,10 @@ class LiveTSNE:
         with self._cond:
             if self._closing:
                 raise RuntimeError("this live t-SNE has been closed")
-            if self._pending is not None:
+            if len(self._pending) >= self.backlog:
+                self._pending.popleft()
                 self.dropped += 1
-            self._pending = snap
+            self._pending.append(snap)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="live-tsne", daemon=True)
                 self._thread.start()
@@ -125,7 +129,7 @@ class LiveTSNE:
         """Block until every submitted snapshot is either a frame or dropped; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._pending is not None or self._busy:
+            while self._pending or self._busy:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -133,11 +137,11 @@ class LiveTSNE:
         return True
 
     def close(self, drain: bool = True, timeout: float | None = None) -> list[Frame]:
-        """Stop the worker: finish the waiting snapshot first when `drain`, else drop it. Returns all frames."""
+        """Stop the worker: finish the waiting snapshots first when `drain`, else drop them. Returns all frames."""
         with self._cond:
-            if not drain and self._pending is not None:
-                self._pending = None
-                self.dropped += 1
+            if not drain and self._pending:
+                self.dropped += len(self._pending)
+                self._pending.clear()
             self._closing = True
             self._cond.notify_all()
             thread = self._thread
@@ -158,14 +162,14 @@ class LiveTSNE:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while self._pending is None and not self._closing:
+                while not self._pending and not self._closing:
                     self._cond.wait()
-                if self._pending is None:
+                if not self._pending:
                     if self._child is not None:  # closing: the child's job is done too
                         self._child.close()
                         self._child = None
                     return
-                snap, self._pending = self._pending, None
+                snap = self._pending.popleft()
                 self._busy = True
                 prev = self._frames[-1] if self._frames else None
             frame = None

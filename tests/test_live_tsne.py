@@ -106,6 +106,16 @@ def test_submit_returns_at_once_and_drops_snapshots_when_behind() -> None:
     assert [f.index for f in frames] == list(range(len(frames)))
 
 
+def test_a_short_burst_waits_in_the_backlog_instead_of_being_dropped() -> None:
+    """Snapshots arriving while the worker starts up (the child's imports) are all drawn, in order."""
+    snaps = _snapshots(1)[0]
+    live = LiveTSNE(perplexity=15, render=False, backend="thread", backlog=3)
+    for step in (50, 100, 150):
+        live.submit(snaps[0], snaps[1], step)
+    frames = live.close(drain=True)
+    assert [f.step for f in frames] == [50, 100, 150] and live.dropped == 0
+
+
 def test_a_long_run_keeps_a_bounded_evenly_thinned_history() -> None:
     f, y = _snapshots(1, n=100)[0]
     live = LiveTSNE(perplexity=10, render=False, max_frames=4, backend="thread")
