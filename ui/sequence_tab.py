@@ -99,9 +99,9 @@ def sincos_stream(cfg: SinCosConfig, every: int = 0, fps: float = 20.0, should_s
         shown += 1
         status = (f"Step **{f.step}/{f.total}** · MSE {f.loss:.5f} · mean of last 10: "
                   f"{float(np.mean(losses[-10:])):.5f} · lr {f.lr:.4g}")
-        tt = np.concatenate([t, t])
-        # x in units of π: ~8 short tick labels instead of 14 crowded three-digit ones
-        fit = pd.DataFrame({"t": tt, "t_pi": tt / np.pi, "value": np.concatenate([y, p]),
+        # x in t itself: in units of π every frame of the periodic target would sit on the same pixels (the
+        # window moves by exactly one unit) and the animation would look still; in t the curves slide.
+        fit = pd.DataFrame({"t": np.concatenate([t, t]), "value": np.concatenate([y, p]),
                             "series": [TARGET] * len(t) + [PRED] * len(t)})
         loss = pd.DataFrame({"step": steps, "log10_mse": np.log10(np.maximum(losses, 1e-12))})
         if not f.done:
@@ -181,7 +181,7 @@ def build_sincos_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> No
         with gr.Column(scale=3, min_width=380):
             status = gr.Markdown("Press **Start** to watch it learn.", elem_id="sincos-status")
             with gr.Row():
-                fit_plot = gr.LinePlot(x="t_pi", y="value", x_title="t / π", color="series",
+                fit_plot = gr.LinePlot(x="t", y="value", color="series",
                                        color_map={TARGET: "red", PRED: "blue"},
                                        y_lim=[-1.6, 1.6], title="Target (red) vs prediction (blue)", height=280,
                                        scale=3, elem_id="sincos-fit")
