@@ -35,7 +35,7 @@ import numpy as np
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
-from tests.apphelpers import free_port
+from tests.apphelpers import free_port, local_client
 
 GOAL_P95_MS = 500.0
 
@@ -170,7 +170,7 @@ class Trainer(threading.Thread):
         """Submit the run and follow it to the end."""
         self.start_t = time.perf_counter()
         try:
-            job = Client(self.url, verbose=False).submit(*self.args, api_name="/train")
+            job = local_client(self.url).submit(*self.args, api_name="/train")
             while not job.done():  # polled: iterating a job busy-waits (1 ms sleeps) and would load the CPU
                 outs = job.outputs()
                 if outs and "step" in str(outs[-1][2]):
@@ -190,7 +190,7 @@ def run_load(url: str, visitors: int, total: int, endpoint: str, think: float, t
              pads: list[dict], model: str, client: str = "gradio") -> dict:
     """Idle baseline, then `visitors` concurrent visitors making `total` predictions while one visitor trains."""
     def new_visitor() -> Client | HttpVisitor:
-        return Client(url, verbose=False) if client == "gradio" else HttpVisitor(url)
+        return local_client(url) if client == "gradio" else HttpVisitor(url)
 
     solo = new_visitor()
     for pad in pads[:3]:  # warm-up: first calls load lazily imported code

@@ -22,6 +22,7 @@ import torch
 from gradio_client import Client
 
 from mnist_demo.config import SinCosConfig
+from tests.apphelpers import local_client
 from ui.sequence_tab import build_sincos_tab, sincos_stream
 
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
         build_sincos_tab(None, gr.State(None), gr.Sketchpad(interactive=True))
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
     try:
-        client = Client(demo.local_url, verbose=False)
+        client = local_client(demo.local_url)
         through_client(client, SinCosConfig(steps=3), 0)  # warm the queue and the client
         res = {
             "baseline_in_process_paced": in_process(cfg, args.fps),

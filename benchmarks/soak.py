@@ -34,6 +34,8 @@ import numpy as np
 from gradio_client import Client
 from load_test import drawings, serve
 
+from tests.apphelpers import local_client
+
 GOAL_MB = 50.0
 
 
@@ -60,7 +62,7 @@ class Soak:
         """A new visitor (a new gradio session)."""
         with self.lock:
             self.sessions += 1
-        return Client(self.url, verbose=False)
+        return local_client(self.url)
 
     def call(self, client: Client, api: str, *args: object) -> object:
         """One call, counted; an error is recorded (and the worker goes on)."""
@@ -216,7 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
         extra = ("--max-sessions", str(args.max_sessions))
         log = args.log or Path(tmp) / "server.log"
         with serve(args.threads, public=not args.local, log=log, extra=extra) as (url, pid):
-            endpoints = set(Client(url, verbose=False).view_api(print_info=False, return_format="dict")[
+            endpoints = set(local_client(url).view_api(print_info=False, return_format="dict")[
                 "named_endpoints"])
             soak = Soak(url, pads, endpoints)
             start_mb = rss_mb(pid)

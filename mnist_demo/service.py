@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .background import in_background
 from .checkpoints import CheckpointError, make_payload, round_trip_weights, save_payload
 from .config import TrainConfig
 from .data import MnistSplit, load_mnist
@@ -192,8 +193,9 @@ class Service:
         session.training = True
         session.stop.clear()
         live = LiveTSNE() if live_map else None
-        try:
-            yield from self._train(name, cfg, session, drawing, live)
+        try:  # on its own low-priority thread: other visitors' predictions come first (see background.py)
+            yield from in_background(lambda: self._train(name, cfg, session, drawing, live), session.stop,
+                                     name=f"train-{name}")
         finally:
             session.training = False
             if live is not None:
@@ -208,8 +210,12 @@ class Service:
         map_y = test.labels[:LIVE_TSNE_POINTS].numpy()
 
         def extras() -> dict[str, Any]:
-            return {"watch": watcher.history if watcher.active else None,
+            return {"watch": watcher.history if watcher.active else None,  # a snapshot
                     "tsne_frame": live.latest() if live is not None else None}
+
+        def curves() -> tuple[list[int], list[float], list[int], list[float]]:
+            # copies: this runs on the training thread while the request thread draws earlier updates
+            return list(steps), list(losses), list(acc_steps), list(accs)
 
         model = get_spec(name).build()
         steps: list[int] = []
@@ -240,8 +246,8 @@ class Service:
             status = (f"Training {name}: step {ev.step}/{ev.total_steps} · epoch {ev.epoch:.2f} · "
                       f"loss {ev.loss:.4f}{acc_txt} · {ev.images_per_s:,.0f} images/s")
             if not ev.done:
-                yield TrainUpdate(steps, losses, acc_steps, accs, ev.step / ev.total_steps, status, **extras())
-        yield TrainUpdate(steps, losses, acc_steps, accs, 0.99, "Scoring on the 10,000 test images…", **extras())
+                yield TrainUpdate(*curves(), ev.step / ev.total_steps, status, **extras())
+        yield TrainUpdate(*curves(), 0.99, "Scoring on the 10,000 test images…", **extras())
         round_trip_weights(model)
         result = evaluate(model, test, self.device)
         session.runs += 1
@@ -270,7 +276,7 @@ class Service:
         status = (f"Done{why}: {name} reached {result.accuracy:.2%} on the 10,000 test images after "
                   f"{metrics['steps']} steps in {metrics['train_seconds']} s. It is now selectable as "
                   f"“{SESSION_PREFIX}{key}” on the Draw tab (for you only).")
-        yield TrainUpdate(steps, losses, acc_steps, accs, 1.0, status, True, result, SESSION_PREFIX + key, path,
+        yield TrainUpdate(*curves(), 1.0, status, True, result, SESSION_PREFIX + key, path,
                           x[:, 0].numpy(), titles, tsne_gif=gif, **extras())
 
     # ---------- evaluate ----------

@@ -100,13 +100,19 @@ _WATCH_LINES_JS = """sel => {
   if (!el) throw new Error('no element ' + sel);
   const seen = (window.__lines = window.__lines || {});
   const rec = (seen[sel] = []);
+  const log = ((window.__lineLog = window.__lineLog || {})[sel] = {t0: performance.now(), at: [], svgs: 0});
   const snap = () => {
     const d = [...el.querySelectorAll('svg g.mark-line path')].map(p => p.getAttribute('d') || '').join('|');
-    if (d && rec[rec.length - 1] !== d) rec.push(d);
+    if (d && rec[rec.length - 1] !== d) { rec.push(d); log.at.push(Math.round(performance.now() - log.t0)); }
   };
   snap();
-  new MutationObserver(snap).observe(el, {subtree: true, childList: true, attributes: true});
+  new MutationObserver(ms => {
+    for (const m of ms) for (const n of m.addedNodes) if (n.nodeName === 'svg') log.svgs++;  // a new chart
+    snap();
+  }).observe(el, {subtree: true, childList: true, attributes: true});
 }"""
+# JS: when (ms after watch_lines) each drawing appeared, and how many times the chart's svg was created.
+_LINE_LOG_JS = """sel => (window.__lineLog || {})[sel] || null"""
 # JS: the point counts (path vertices) of each recorded drawing.
 _LINE_COUNTS_JS = """sel => ((window.__lines || {})[sel] || []).map(d => (d.match(/[ML]/g) || []).length)"""
 
@@ -327,6 +333,10 @@ class AppPage:
         """Points drawn in each distinct drawing of a watched gr.LinePlot, in order."""
         return [int(n) for n in self.page.evaluate(_LINE_COUNTS_JS, selector)]
 
+    def line_log(self, selector: str) -> dict | None:
+        """{'at': ms after watch_lines of each distinct drawing, 'svgs': charts created} for a watched plot."""
+        return self.page.evaluate(_LINE_LOG_JS, selector)
+
     def wait_for_line_growth(self, selector: str, timeout_s: float = TIMEOUT_S) -> None:
         """Wait until a watched gr.LinePlot has been drawn with more points than its first non-empty drawing."""
         self.page.wait_for_function(
@@ -455,13 +465,18 @@ def check_sincos(app: AppPage, steps: int | None = None) -> None:
         box.fill(str(steps))
         box.press("Enter")
         app.wait_idle()
+    # The chart is there before the run (the target alone), as a visitor sees it before pressing Start.
+    app.page.wait_for_function("""() => { const p = document.querySelector('#sincos-fit svg g.mark-line path');
+                                          return !!p && !!p.getAttribute('d'); }""")
     target = app.joins + app.events_of("sincos-start")
-    app.watch_lines("#sincos-fit")
+    app.watch_lines("#sincos-fit")  # records the preview first
     app.page.click("#sincos-start")
     app.wait_for_events(target)
     app.expect_text("#sincos-status", re.compile(r"Done after (\d+) of \1 steps"))
-    frames = [n for n in app.line_counts("#sincos-fit") if n > 0]
-    assert len(frames) >= 3, f"the fit was drawn {len(frames)} times; an animation needs several frames"
+    frames = [n for n in app.line_counts("#sincos-fit")[1:] if n > 0]  # the run's own drawings
+    assert len(frames) >= 3, (f"the fit was drawn {len(frames)} times; an animation needs several frames "
+                              f"(drawings at ms, charts created: {app.line_log('#sincos-fit')}; "
+                              f"status: {app.text('#sincos-status')[:80]!r})")
     app.expect_image("#sincos-extra")
     assert app.page.locator("#sincos-gif a").count() >= 1, "no GIF to download after the run"
 

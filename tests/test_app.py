@@ -7,7 +7,7 @@ import pytest
 from gradio_client import Client
 
 from mnist_demo.sketches import SketchSpec, random_spec, render
-from tests.apphelpers import pad_file, running_app
+from tests.apphelpers import local_client, pad_file, running_app
 from tests.conftest import needs_mnist
 
 
@@ -19,7 +19,7 @@ def url():
 
 @pytest.fixture
 def client(url) -> Client:
-    return Client(url, verbose=False)
+    return local_client(url)
 
 
 def _top(label: dict) -> str:
@@ -78,7 +78,7 @@ def test_unknown_model_is_a_clear_error(client, tmp_path) -> None:
 
 @needs_mnist
 def test_training_streams_and_the_model_is_only_mine(url, tmp_path) -> None:
-    me, other = Client(url, verbose=False), Client(url, verbose=False)
+    me, other = local_client(url), local_client(url)
     job = me.submit("lenet5", "seed", 1.0, 64, 0.003, "adam", 9600, None, True, api_name="/train")
     outs = list(job)
     assert len(outs) >= 5

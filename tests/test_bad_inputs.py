@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw
 
-from tests.apphelpers import running_app
+from tests.apphelpers import local_client, running_app
 from tests.conftest import needs_mnist
 
 NAN, INF = float("nan"), float("inf")
@@ -281,7 +281,7 @@ def ask(url: str, case: Case, files: dict[str, Path]) -> tuple[str, str]:
         return kind, out if isinstance(out, str) else json.dumps(out, default=str)
     args = [_pad(a, files) if isinstance(a, Pad) else a for a in case.args]
     try:
-        out = Client(url, verbose=False).predict(*args, api_name=case.api)
+        out = local_client(url).predict(*args, api_name=case.api)
     except AppError as exc:
         return "error", str(exc)
     return "ok", json.dumps(out, default=str, ensure_ascii=False)
@@ -345,7 +345,7 @@ def test_a_server_file_is_never_read(url, files) -> None:
 # ---------- Stop, in every phase of a run ----------
 def _train_and_stop(url: str, when: str, epochs: float = 0.05) -> tuple[list[str], str, str]:
     """Start a run, press Stop once the status contains `when` ('' = right away); (statuses, stop answer, final)."""
-    c = Client(url, verbose=False)
+    c = local_client(url)
     job = c.submit("lenet5", "seed", epochs, 64, 0.003, "adam", 60_000, None, api_name="/train")
     answer = c.predict(api_name="/stop_training") if when == "" else ""
     statuses = []
@@ -359,7 +359,7 @@ def _train_and_stop(url: str, when: str, epochs: float = 0.05) -> tuple[list[str
 
 @needs_mnist
 def test_stop_during_every_phase_of_a_training_run(url, files) -> None:
-    idle = Client(url, verbose=False).predict(api_name="/stop_training")
+    idle = local_client(url).predict(api_name="/stop_training")
     assert "Nothing is training" in idle
     # right after Start (the run may not have begun: then Stop says so and the short run just finishes)
     _, answer, final = _train_and_stop(url, "")
@@ -376,14 +376,14 @@ def test_stop_during_every_phase_of_a_training_run(url, files) -> None:
     _, answer, final = _train_and_stop(url, "Scoring")
     assert re.search("Nothing is training|Stopping", answer) and final.startswith("Done")
     # after the run, and twice in a row
-    c = Client(url, verbose=False)
+    c = local_client(url)
     assert "Nothing is training" in c.predict(api_name="/stop_training")
     assert "Nothing is training" in c.predict(api_name="/stop_training")
     assert healthy(url, files)
 
 
 def test_stop_during_a_sincos_fit(url, files) -> None:
-    c = Client(url, verbose=False)
+    c = local_client(url)
     job = c.submit("rnn", 32, 0.02, 2000, 10, 1, 1.0, 1, 0, api_name="/sincos")
     answer = None
     for out in job:
@@ -399,11 +399,11 @@ def test_stop_during_a_sincos_fit(url, files) -> None:
 @needs_mnist
 def test_cancelling_the_live_shuffle_rerun(url, files) -> None:
     """The pixel-shuffle Stop button cancels the event; the server goes on serving."""
-    c = Client(url, verbose=False)
+    c = local_client(url)
     job = c.submit(api_name="/shuffle_rerun")
     for out in job:
         if "⏳" in str(out[3]):
             job.cancel()
             break
     assert healthy(url, files)
-    assert Client(url, verbose=False).predict(api_name="/stop_training") == "Nothing is training right now."
+    assert local_client(url).predict(api_name="/stop_training") == "Nothing is training right now."

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradio_client import Client
 
 from mnist_demo.probes import probe_inks, robustness
 from mnist_demo.registry import ModelRegistry
-from tests.apphelpers import pad_file, running_app
+from tests.apphelpers import local_client, pad_file, running_app
 from tests.test_preprocess import seven
 
 
@@ -29,7 +28,7 @@ def test_probes_change_the_drawing_and_report_per_model() -> None:
 @pytest.fixture(scope="module")
 def client():
     with running_app() as url:
-        yield Client(url, verbose=False)
+        yield local_client(url)
 
 
 def test_eye_steps_and_switches(client, tmp_path) -> None:

@@ -22,7 +22,6 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw
 
@@ -31,7 +30,7 @@ from mnist_demo.checkpoints import load_checkpoint, save_checkpoint
 from mnist_demo.models import CLASSIFIERS, build_model
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.service import Service
-from tests.apphelpers import pad_file, running_app
+from tests.apphelpers import local_client, pad_file, running_app
 from tests.conftest import needs_mnist
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,7 +93,7 @@ def test_broken_checkpoints_are_listed_with_the_rebuild_command(broken_dir, tmp_
             line = next(x for x in lines if x.startswith(f"⚠️ {name} is unavailable"))
             assert f"python -m mnist_demo.train --model {name} --recipe best" in line
         assert re.search("mlp.*missing", " ".join(lines)) and re.search("lstm.*holds 'lenet5'", " ".join(lines))
-        c = Client(url, verbose=False)
+        c = local_client(url)
         seven = _seven_pad(tmp_path)
         assert c.predict(seven, "lenet5", api_name="/predict")["label"] == "7"  # the others work
         _, table, *_ = c.predict(seven, "lenet5", api_name="/draw")
@@ -111,7 +110,7 @@ def test_the_app_starts_with_no_checkpoint_at_all(tmp_path) -> None:
         assert sum("is unavailable" in x for x in lines) == len(CLASSIFIERS)
         assert any("No LSTM checkpoint" in x for x in lines)
         # the sin→cos RNN needs no checkpoint and still runs
-        out = Client(url, verbose=False).predict("rnn", 8, 0.02, 5, 10, 1, 1.0, 0, 0, api_name="/sincos")
+        out = local_client(url).predict("rnn", 8, 0.02, 5, 10, 1, 1.0, 0, 0, api_name="/sincos")
         assert out[2].startswith("Done after 5 of 5 steps")
 
 
@@ -136,7 +135,7 @@ MNIST_ENDPOINTS = [
 
 def test_without_mnist_the_tabs_say_how_to_get_it_and_draw_works(no_mnist, tmp_path) -> None:
     with running_app() as url:
-        c = Client(url, verbose=False)
+        c = local_client(url)
         for api, args in MNIST_ENDPOINTS:
             with pytest.raises(AppError, match=MNIST_HELP) as err:
                 c.predict(*args, api_name=api)
@@ -239,7 +238,7 @@ def test_a_full_disk_during_a_visitors_run_is_a_clear_message(tmp_path, monkeypa
 
     monkeypatch.setattr(service_module, "save_payload", no_room)
     with running_app() as url:
-        c = Client(url, verbose=False)
+        c = local_client(url)
         with pytest.raises(AppError, match="disk is full"):
             c.predict("mlp", "seed", 0.1, 64, 0.003, "adam", 1000, None, api_name="/train")
         assert c.predict(_seven_pad(tmp_path), "lenet5", api_name="/predict")["label"] == "7"
@@ -308,7 +307,7 @@ def test_a_read_only_checkout_still_serves_and_nothing_writes_into_it(tmp_path) 
 
 def _serve_everything(url: str, seven: dict) -> None:
     """One call of each kind of endpoint, each answered normally."""
-    c = Client(url, verbose=False)
+    c = local_client(url)
     assert c.predict(seven, "lenet5", api_name="/predict")["label"] == "7"
     assert "reads a **7**" in c.predict(seven, "lenet5", api_name="/draw")[-1]
     assert "reads a **7**" in c.predict(seven, "lenet5", "integrated", api_name="/explain")[0]
@@ -373,7 +372,7 @@ def test_public_mode_caps_uploads_queue_and_training(public_app, tmp_path) -> No
     big.write_bytes(b"\0" * (12 * 1024 * 1024))
     r = httpx.post(f"{url}gradio_api/upload", files=[("files", ("big.png", big.read_bytes()))], timeout=60)
     assert r.status_code == 413 and "max" in r.text.lower()
-    c = Client(url, verbose=False)
+    c = local_client(url)
     with pytest.raises(AppError, match="maximum value 2"):  # epochs capped in public mode
         c.predict("mlp", "seed", 5, 64, 0.003, "adam", 1000, None, api_name="/train")
     with pytest.raises(AppError, match="maximum value 20000"):  # so is the training-set size
@@ -383,7 +382,7 @@ def test_public_mode_caps_uploads_queue_and_training(public_app, tmp_path) -> No
 # ---------- visitors are isolated ----------
 def _bad_and_good_runs(url: str) -> dict:
     """Visitor A trains a deliberately bad MLP while visitor B trains a small CNN at the same time."""
-    a, b = Client(url, verbose=False), Client(url, verbose=False)
+    a, b = local_client(url), local_client(url)
     out: dict = {"a": a, "b": b}
     jobs = {"a": a.submit("mlp", "seed", 1.0, 64, 0.9, "sgd", 100, None, api_name="/train"),
             "b": b.submit("simple_cnn", "seed", 0.2, 64, 0.003, "adam", 6000, None, api_name="/train")}
@@ -398,7 +397,7 @@ def test_a_bad_model_of_one_visitor_never_changes_anothers_predictions(tmp_path)
     weights = {n: [p.clone() for p in service.registry.model(n).parameters()] for n in service.registry.available()}
     seven = _seven_pad(tmp_path)
     with running_app(service) as url:
-        probe = Client(url, verbose=False)
+        probe = local_client(url)
         before_label = probe.predict(seven, "lenet5", api_name="/predict")
         before_table = probe.predict(seven, "lenet5", api_name="/draw")[1]["data"]
         runs = _bad_and_good_runs(url)
@@ -429,7 +428,7 @@ def test_a_bad_model_of_one_visitor_never_changes_anothers_predictions(tmp_path)
 @needs_mnist
 def test_one_visitors_stop_never_stops_anothers_run(tmp_path) -> None:
     with running_app() as url:
-        a, b = Client(url, verbose=False), Client(url, verbose=False)
+        a, b = local_client(url), local_client(url)
         job_a = a.submit("lenet5", "seed", 1.0, 64, 0.003, "adam", 60000, None, api_name="/train")
         job_b = b.submit("mlp", "seed", 1.0, 64, 0.003, "adam", 6000, None, api_name="/train")
         stopped = False
@@ -455,7 +454,7 @@ def test_a_visitors_models_are_freed_when_they_leave(monkeypatch) -> None:
     demo.queue()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
     try:
-        a = Client(demo.local_url, verbose=False)
+        a = local_client(demo.local_url)
         job = a.submit("mlp", "seed", 1.0, 64, 0.003, "adam", 100, None, api_name="/train")
         assert "yours: mlp #1" in job.result(timeout=300)[2]
         held = [v for v in demo.state_holder[a.session_hash].state_data.values() if isinstance(v, VisitorSession)]

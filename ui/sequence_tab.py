@@ -20,7 +20,7 @@ from mnist_demo import lstm_reader, plots_sequence
 from mnist_demo.config import SinCosConfig
 from mnist_demo.data import load_mnist
 from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
-from mnist_demo.sincos import LIMITS, PRESETS, SinCosFrame, config_from_values, fit_sin_to_cos
+from mnist_demo.sincos import LIMITS, PRESETS, SinCosFrame, config_from_values, fit_sin_to_cos, window_data
 
 from .common import DRAW_A_DIGIT, Number, Slider, friendly_errors, friendly_stream
 
@@ -138,6 +138,12 @@ def sincos_stream(cfg: SinCosConfig, every: int = 0, fps: float = 20.0, should_s
         yield SinCosView(f, fit, loss, status, extra_fig, gif)
 
 
+def target_preview(window: int) -> pd.DataFrame:
+    """The target cos(t) over the live view's width, shown before the first run (no prediction yet)."""
+    t, _, y = (np.concatenate(a) for a in zip(*(window_data(k, window) for k in range(VIEW_WINDOWS))))
+    return pd.DataFrame({"t": t, "value": y, "series": [TARGET] * len(t)})
+
+
 def _warm_up() -> None:
     for _ in fit_sin_to_cos(SinCosConfig(hidden=2, steps=1), extra_windows=0):
         pass
@@ -181,11 +187,14 @@ def build_sincos_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> No
         with gr.Column(scale=3, min_width=380):
             status = gr.Markdown("Press **Start** to watch it learn.", elem_id="sincos-status")
             with gr.Row():
-                fit_plot = gr.LinePlot(x="t", y="value", color="series",
+                # Drawn from the start, not empty: the browser builds a chart (and loads its plotting library)
+                # on the first value, which took seconds on a busy CPU and hid a whole short run's animation.
+                fit_plot = gr.LinePlot(target_preview(seed.window), x="t", y="value", color="series",
                                        color_map={TARGET: "red", PRED: "blue"},
                                        y_lim=[-1.6, 1.6], title="Target (red) vs prediction (blue)", height=280,
                                        scale=3, elem_id="sincos-fit")
-                loss_plot = gr.LinePlot(x="step", y="log10_mse", y_title="log₁₀ MSE", title="Loss per step",
+                no_loss = pd.DataFrame({"step": pd.Series(dtype=int), "log10_mse": pd.Series(dtype=float)})
+                loss_plot = gr.LinePlot(no_loss, x="step", y="log10_mse", y_title="log₁₀ MSE", title="Loss per step",
                                         height=280, scale=2, elem_id="sincos-loss")
             extra_plot = gr.Plot(label="Extrapolation on unseen t", show_label=False, elem_id="sincos-extra")
             gif_file = gr.File(label="The animation (GIF)", interactive=False, elem_id="sincos-gif")
