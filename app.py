@@ -95,18 +95,12 @@ def is_public(args: argparse.Namespace) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Load the committed checkpoints, build the app and serve it."""
-    import ctypes
-    import sys
-
     import torch
 
-    # glibc gives threads their own malloc arenas and keeps what they free there: with gradio's worker threads
-    # the soak benchmark grew by ~240 MB a minute; two arenas kept it flat. Same as MALLOC_ARENA_MAX=2.
-    if sys.platform.startswith("linux") and "MALLOC_ARENA_MAX" not in os.environ:
-        try:
-            ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # -8 = M_ARENA_MAX
-        except (OSError, AttributeError):
-            pass  # not glibc
+    from mnist_demo.memory import limit_arenas, trim_every
+
+    limit_arenas(2)  # before any thread starts: per-thread arenas made the soak grow ~240 MB a minute
+    trim_every(30.0)  # hand memory freed after training runs and t-SNE maps back to the OS
     args = parse_args(argv)
     # One intra-op thread by default: the server runs training, the live t-SNE worker and visitors'
     # predictions at the same time, and OpenMP threads competing for 2 cores were measured 10-40x slower.
