@@ -145,8 +145,24 @@ def target_preview(window: int) -> pd.DataFrame:
 
 
 def _warm_up() -> None:
-    for _ in fit_sin_to_cos(SinCosConfig(hidden=2, steps=1), extra_windows=0):
-        pass
+    for _attempt in range(3):
+        try:
+            for _ in fit_sin_to_cos(SinCosConfig(hidden=2, steps=1), extra_windows=0):
+                pass
+            return
+        except Exception:  # e.g. another app being built in this process traces LeNet-5 right now; retry
+            time.sleep(1.0)
+
+
+def start_sincos_warm_up() -> threading.Thread:
+    """Import what the first Start needs (torch._dynamo via Adam, 1-4 s) on a background thread.
+
+    Call it once the whole app is built: torch.fx tracing (the LeNet-5 tab's layer tables) patches every
+    module's __call__ process-wide while it runs, and a model run on another thread meanwhile fails.
+    """
+    thread = threading.Thread(target=_warm_up, name="sincos-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _preset_values(name: str) -> tuple:
@@ -157,8 +173,6 @@ def _preset_values(name: str) -> tuple:
 def build_sincos_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
     """Lay out the sin→cos tab: controls, the live fit and its loss, then extrapolation and a GIF."""
     del service, state, pad  # the fit needs no committed model, visitor session or drawing
-    # The first torch.optim.Adam imports torch._dynamo (1-4 s); do it now in the background, not on the first Start.
-    threading.Thread(target=_warm_up, name="sincos-warm-up", daemon=True).start()
     # None until the first run stores its SinCosControl (gradio deep-copies a State's default; a lock cannot be).
     control = gr.State(None)
     seed = PRESETS["seed"]
