@@ -477,6 +477,9 @@ def check_sincos(app: AppPage, steps: int | None = None) -> None:
     assert len(frames) >= 3, (f"the fit was drawn {len(frames)} times; an animation needs several frames "
                               f"(drawings at ms, charts created: {app.line_log('#sincos-fit')}; "
                               f"status: {app.text('#sincos-status')[:80]!r})")
+    drawn = app.page.eval_on_selector_all("#sincos-fit svg g.mark-line path",
+                                          "ps => ps.filter(p => (p.getAttribute('d') || '').length > 1).length")
+    assert drawn >= 2, f"the fit plot shows {drawn} line(s) after the run; the target and the prediction expected"
     app.expect_image("#sincos-extra")
     assert app.page.locator("#sincos-gif a").count() >= 1, "no GIF to download after the run"
 

@@ -17,7 +17,7 @@ from mnist_demo import plots_sequence
 from mnist_demo.config import SinCosConfig
 from mnist_demo.sincos import PRESETS, config_from_values, fit_losses, fit_sin_to_cos, last10_mse
 from tests.apphelpers import tab_client
-from ui.sequence_tab import build_sincos_tab, frame_count, sincos_stream
+from ui.sequence_tab import PRED, TARGET, build_sincos_tab, frame_count, sincos_stream, target_preview
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -159,6 +159,15 @@ def test_stream_paces_updates() -> None:
     t0 = time.perf_counter()
     n = len(list(sincos_stream(SinCosConfig(steps=6, hidden=4), every=1, fps=20)))
     assert n == 6 and time.perf_counter() - t0 >= 5 / 20  # 6 updates at 20/s span at least 0.25 s
+
+
+def test_the_plot_opens_with_the_target_and_an_empty_prediction() -> None:
+    """Both series from the first value (the browser fixes the legend from it), the prediction not drawn yet."""
+    df = target_preview(10)
+    assert set(df["series"]) == {TARGET, PRED}
+    target, pred = df[df["series"] == TARGET], df[df["series"] == PRED]
+    assert len(target) == 80 and np.allclose(target["value"], np.cos(target["t"]), atol=1e-5)
+    assert pred["value"].isna().all()
 
 
 def test_figures(tmp_path) -> None:

@@ -139,9 +139,14 @@ def sincos_stream(cfg: SinCosConfig, every: int = 0, fps: float = 20.0, should_s
 
 
 def target_preview(window: int) -> pd.DataFrame:
-    """The target cos(t) over the live view's width, shown before the first run (no prediction yet)."""
+    """The target cos(t) over the live view's width, shown before the first run; the prediction is empty.
+
+    Both series must be in the first value: the browser's chart fixes its colour legend from it, and a
+    series that was not there is never drawn later (gradio 6.31 updates only the data).
+    """
     t, _, y = (np.concatenate(a) for a in zip(*(window_data(k, window) for k in range(VIEW_WINDOWS))))
-    return pd.DataFrame({"t": t, "value": y, "series": [TARGET] * len(t)})
+    return pd.DataFrame({"t": np.concatenate([t, t]), "value": np.concatenate([y, np.full_like(y, np.nan)]),
+                         "series": [TARGET] * len(t) + [PRED] * len(t)})
 
 
 def _warm_up() -> None:
