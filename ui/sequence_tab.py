@@ -101,8 +101,7 @@ def sincos_stream(cfg: SinCosConfig, every: int = 0, fps: float = 20.0, should_s
                   f"{float(np.mean(losses[-10:])):.5f} · lr {f.lr:.4g}")
         # x in t itself: in units of π every frame of the periodic target would sit on the same pixels (the
         # window moves by exactly one unit) and the animation would look still; in t the curves slide.
-        fit = pd.DataFrame({"t": np.concatenate([t, t]), "value": np.concatenate([y, p]),
-                            "series": [TARGET] * len(t) + [PRED] * len(t)})
+        fit = fit_frame(t, y, p)
         loss = pd.DataFrame({"step": steps, "log10_mse": np.log10(np.maximum(losses, 1e-12))})
         if not f.done:
             # Use the wait before the next update to render GIF frames, one at a time while time allows.
@@ -145,7 +144,12 @@ def target_preview(window: int) -> pd.DataFrame:
     series that was not there is never drawn later (gradio 6.31 updates only the data).
     """
     t, _, y = (np.concatenate(a) for a in zip(*(window_data(k, window) for k in range(VIEW_WINDOWS))))
-    return pd.DataFrame({"t": np.concatenate([t, t]), "value": np.concatenate([y, np.full_like(y, np.nan)]),
+    return fit_frame(t, y, np.full_like(y, np.nan))
+
+
+def fit_frame(t: np.ndarray, target: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
+    """The fit plot's long-form table: (t, value, series) rows for the target, then the prediction."""
+    return pd.DataFrame({"t": np.concatenate([t, t]), "value": np.concatenate([target, pred]),
                          "series": [TARGET] * len(t) + [PRED] * len(t)})
 
 
