@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     # generic (show_error=False) so no traceback or server path reaches a stranger.
     # gradio keeps every session's state and a copy of the page config until `state_session_capacity` newer
     # sessions have come (measured 0.3-1 MB each): unbounded for a public link, so public mode keeps 300.
-    demo.queue(max_size=64 if public else None)
+    # Queue positions are refreshed once a second (and on joining): gradio's default ("auto") re-sends every
+    # waiting visitor's estimate each time any event starts, O(queue) stream writes per prediction.
+    demo.queue(max_size=64 if public else None, status_update_rate=1)
     sessions = args.max_sessions or (300 if public else 10_000)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS,
                 theme=gr.themes.Soft(), max_file_size="10mb" if public else None, show_error=False,

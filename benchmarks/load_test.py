@@ -192,8 +192,27 @@ class Trainer(threading.Thread):
             self.started.set()
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds the server's threads have used, split by priority: 'serving' (nice 0: the event loop,
+    request handlers) and 'niced' (the training run's own low-priority thread). Empty off Linux."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out = {"serving": 0.0, "niced": 0.0}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return {}
+    for task in tasks:
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        cpu = (int(fields[11]) + int(fields[12])) / tick  # utime + stime (fields 14, 15 of stat)
+        out["niced" if int(fields[16]) > 0 else "serving"] += cpu  # field 19: nice
+    return out
+
+
 def run_load(url: str, visitors: int, total: int, endpoint: str, think: float, train_args: tuple,
-             pads: list[dict], model: str, client: str = "gradio") -> dict:
+             pads: list[dict], model: str, client: str = "gradio", pid: int | None = None) -> dict:
     """Idle baseline, then `visitors` concurrent visitors making `total` predictions while one visitor trains."""
     def new_visitor() -> Client | HttpVisitor:
         return local_client(url) if client == "gradio" else HttpVisitor(url)
@@ -233,6 +252,7 @@ def run_load(url: str, visitors: int, total: int, endpoint: str, think: float, t
             if think:
                 time.sleep(think)
 
+    cpu0, own0 = thread_cpu(pid) if pid else {}, time.process_time()
     t0 = time.perf_counter()
     workers = [threading.Thread(target=visitor, args=(i,)) for i in range(visitors)]
     for w in workers:
@@ -240,6 +260,12 @@ def run_load(url: str, visitors: int, total: int, endpoint: str, think: float, t
     for w in workers:
         w.join()
     wall = time.perf_counter() - t0
+    cpu1, own1 = thread_cpu(pid) if pid else {}, time.process_time()
+    # CPU per prediction while the crowd was on: the server's serving threads (includes the trainer's own
+    # request handler, which renders its progress), the niced training thread, and this process (visitors).
+    calls = max(1, len(lat))
+    cpu = {f"cpu_ms_per_call_{k}": round((cpu1[k] - cpu0[k]) * 1000 / calls, 1) for k in cpu1 if k in cpu0}
+    cpu["cpu_ms_per_call_visitors"] = round((own1 - own0) * 1000 / calls, 1)
     if os.environ.get("LOAD_DUMP"):  # every call's (start s, ms), to see where a tail comes from
         Path(os.environ["LOAD_DUMP"]).write_text(json.dumps([(t - t0, ms) for t, ms in sorted(lat)]))
     trainer.join(timeout=900)
@@ -250,7 +276,7 @@ def run_load(url: str, visitors: int, total: int, endpoint: str, think: float, t
         "first_call_p95_ms": percentiles(first)["p95_ms"],
         "p95_while_training_ms": percentiles(during)["p95_ms"], "overlap": round(len(during) / max(1, len(lat)), 2),
         "idle_p50_ms": percentiles(idle)["p50_ms"], "idle_p95_ms": percentiles(idle)["p95_ms"],
-        "throughput_per_s": round(len(lat) / wall, 1), "load_seconds": round(wall, 1),
+        "throughput_per_s": round(len(lat) / wall, 1), "load_seconds": round(wall, 1), **cpu,
         "trainer_done": trainer.final.startswith("Done") and not trainer.error,
         "trainer_seconds": round(trainer.seconds, 1), "trainer_final": (trainer.error or trainer.final)[:160],
     }
@@ -295,9 +321,9 @@ def main(argv: list[str] | None = None) -> dict:
         pads = drawings(20, Path(tmp))
         for threads in settings:
             log = Path(tmp) / f"server_threads{threads}.log"
-            with serve(threads, public=not args.local, log=log) as (url, _pid):
+            with serve(threads, public=not args.local, log=log) as (url, pid):
                 res = run_load(url, args.visitors, args.predictions, args.endpoint, args.think, train_args, pads,
-                               args.model, args.client)
+                               args.model, args.client, pid)
             res["threads"] = threads or "app default"
             runs.append(res)
             print(f"threads={res['threads']}: {res['predictions']} predictions by {res['visitors']} visitors, "
@@ -305,6 +331,9 @@ def main(argv: list[str] | None = None) -> dict:
                   f"· max {res['max_ms']} ms · idle p50 {res['idle_p50_ms']} ms (p95/idle p50 = "
                   f"{res['p95_ms'] / res['idle_p50_ms']:.1f}×) · {res['throughput_per_s']}/s · "
                   f"{res['overlap']:.0%} during training")
+            if "cpu_ms_per_call_serving" in res:
+                print(f"  CPU per prediction: server {res['cpu_ms_per_call_serving']} ms (+ training thread "
+                      f"{res['cpu_ms_per_call_niced']} ms), visitors {res['cpu_ms_per_call_visitors']} ms")
             print(f"  trainer ({args.train_model}, {args.train_epochs:g} epoch of {args.train_size:,}): "
                   f"{'completed' if res['trainer_done'] else 'DID NOT COMPLETE'} in {res['trainer_seconds']} s — "
                   f"{res['trainer_final']}")

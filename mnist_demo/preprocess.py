@@ -145,10 +145,25 @@ def _drop_specks(mask: np.ndarray) -> np.ndarray:
     """
     f = max(1, max(mask.shape) // 96)
     h, w = -(-mask.shape[0] // f) * f, -(-mask.shape[1] // f) * f
-    padded = np.zeros((h, w), bool)
-    padded[:mask.shape[0], :mask.shape[1]] = mask
-    small = padded.reshape(h // f, f, w // f, f).any(axis=(1, 3))
-    lab, n = ndimage.label(ndimage.binary_dilation(small))
+    if (h, w) == mask.shape:
+        padded = mask
+    else:
+        padded = np.zeros((h, w), bool)
+        padded[:mask.shape[0], :mask.shape[1]] = mask
+    # Any ink in each f x f block: OR of the f row phases, then of the f column phases (strided views;
+    # ~15x faster than .any(axis=(1, 3)) on the 4-d reshape).
+    rows = padded[::f].copy()
+    for i in range(1, f):
+        rows |= padded[i::f]
+    small = rows[:, ::f].copy()
+    for j in range(1, f):
+        small |= rows[:, j::f]
+    grown = small.copy()  # binary dilation by the 4-neighbour cross, as ndimage.binary_dilation's default
+    grown[1:] |= small[:-1]
+    grown[:-1] |= small[1:]
+    grown[:, 1:] |= small[:, :-1]
+    grown[:, :-1] |= small[:, 1:]
+    lab, n = ndimage.label(grown)
     if n <= 1:
         return mask
     sizes = ndimage.sum(small, lab, index=np.arange(1, n + 1))
@@ -177,6 +192,12 @@ def _set_width(mask: np.ndarray, width: float, target: float) -> np.ndarray:
     r = min(-r, 0.35 * width)  # never erode so far that thin parts of the digit vanish
     eroded = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1] > r
     return eroded if eroded.sum() > 0.25 * mask.sum() else mask
+
+
+def _bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the ink's bounding box, ends exclusive (mask has ink)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def _fit(crop: np.ndarray, box: int) -> np.ndarray:
@@ -224,8 +245,7 @@ def preprocess(image: Any, crop: bool = True, fit: bool = True, centre: bool = T
     if mask.sum() < 2:
         return None
     mask = _drop_specks(mask)
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    y0, y1, x0, x1 = _bounds(mask)
     steps = {"raw": ink}
     if not crop:
         clean = np.where((ink > 0.35) & ~mask, 0.0, ink).astype(np.float32)
