@@ -379,6 +379,45 @@ def test_public_mode_caps_uploads_queue_and_training(public_app, tmp_path) -> No
         c.predict("mlp", "seed", 1, 64, 0.003, "adam", 60000, None, api_name="/train")
 
 
+@needs_mnist
+def test_public_queue_tells_visitors_their_place_and_when_it_is_full(public_app) -> None:
+    from gradio_client.utils import Status
+
+    url, kw = public_app
+    max_size = kw["demo"]._queue.max_size
+    a, b = local_client(url), local_client(url)
+    job_a = a.submit("mlp", "seed", 2, 64, 0.003, "adam", 20000, None, api_name="/train")  # takes the one slot
+    deadline = time.monotonic() + 120
+    while not job_a.outputs() and time.monotonic() < deadline:  # A's run has started streaming
+        time.sleep(0.2)
+    assert job_a.outputs(), "visitor A's run never started"
+    job_b = b.submit("mlp", "seed", 0.05, 64, 0.003, "adam", 1000, None, api_name="/train")
+    status = job_b.status()
+    while status.rank is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        status = job_b.status()
+    assert status.code == Status.IN_QUEUE and status.rank == 0 and status.queue_size >= 1  # B sees its place
+    # Fill the rest of the queue with raw joins for /train (each would fail fast on its unknown model).
+    config = httpx.get(f"{url}config", timeout=30).json()
+    fn = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "train")
+    n_inputs = len(config["dependencies"][fn]["inputs"])
+    answers = []
+    for i in range(max_size + 1):
+        data = ["no-such-model", "seed", 1, 64, 0.001, "adam", 1000] + [None] * (n_inputs - 7)
+        r = httpx.post(f"{url}gradio_api/queue/join", timeout=30,
+                       json={"data": data, "fn_index": fn, "session_hash": f"filler{i}", "event_data": None})
+        answers.append((r.status_code, r.text))
+    assert all(code == 200 for code, _ in answers[:max_size - 1])  # B and these fill the queue ...
+    assert answers[-1][0] == 503 and "Queue is full" in answers[-1][1]  # ... and the next one is told so
+    # Stop skips the queue: the browser posts it straight to /run/ (gradio_client would join the full queue).
+    fn_stop = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "stop_training")
+    r = httpx.post(f"{url}gradio_api/run/stop_training", timeout=30,
+                   json={"data": [None], "fn_index": fn_stop, "session_hash": a.session_hash})
+    assert r.status_code == 200 and "Stopping" in r.json()["data"][0]
+    job_a.result(timeout=300)
+    assert job_b.result(timeout=300)  # B's run still happens once A's ends
+
+
 # ---------- visitors are isolated ----------
 def _bad_and_good_runs(url: str) -> dict:
     """Visitor A trains a deliberately bad MLP while visitor B trains a small CNN at the same time."""
