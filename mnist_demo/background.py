@@ -14,12 +14,19 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
 
 TRAIN_NICE = 10  # CFS weight 110 vs 1024: about a tenth of a core when a normal thread wants it
-_END = object()
+
+
+@dataclass(frozen=True)
+class _End:
+    """The producer is finished: normally (error None) or by raising `error`."""
+
+    error: BaseException | None = None
 
 
 def lower_priority(nice: int) -> bool:
@@ -59,9 +66,9 @@ def in_background(make: Callable[[], Iterator[T]], stop: threading.Event, *, nic
             for item in make():
                 q.put(item)
         except BaseException as exc:  # handed to the reader, which raises it in the request
-            q.put((_END, exc))
+            q.put(_End(exc))
         else:
-            q.put((_END, None))
+            q.put(_End())
 
     thread = threading.Thread(target=work, name=name, daemon=True)
     thread.start()
@@ -69,28 +76,24 @@ def in_background(make: Callable[[], Iterator[T]], stop: threading.Event, *, nic
     try:
         while True:
             item = q.get()
-            if latest_only and not _is_end(item):
+            if latest_only and not isinstance(item, _End):
                 while True:  # skip to the newest snapshot, but never past the end marker
                     try:
                         nxt = q.get_nowait()
                     except queue.Empty:
                         break
-                    if _is_end(nxt):
+                    if isinstance(nxt, _End):
                         yield item
                         item = nxt
                         break
                     item = nxt
-            if _is_end(item):
+            if isinstance(item, _End):
                 finished = True
-                if item[1] is not None:
-                    raise item[1]
+                if item.error is not None:
+                    raise item.error
                 return
             yield item
     finally:
         if not finished:
             stop.set()
             thread.join(timeout=join_s)
-
-
-def _is_end(item: object) -> bool:
-    return isinstance(item, tuple) and len(item) == 2 and item[0] is _END
