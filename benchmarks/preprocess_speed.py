@@ -6,9 +6,10 @@ The pad sends a 280x280 RGBA picture with every prediction; preprocess() turns i
 and runs in the request's thread (holding the GIL for much of it), so under a crowd its cost is paid by every
 visitor. The baseline is the same pipeline with the two steps written the plain way (speck removal
 downsampling with `.any(axis=(1, 3))` on a 4-d reshape and scipy's binary_dilation; the ink's bounding box
-from np.nonzero), which is what the app ran before. Both must give bit-identical model inputs; the script
-checks that on every drawing. Drawings: MNIST test digits redrawn with pens as on the pad
-(mnist_demo.sketches). Reports the best-of-repeats mean time per drawing. Ends with one JSON line.
+from np.nonzero; both defined in tests/test_preprocess.py), which is what the app ran before. Both must give
+bit-identical model inputs; the script checks that on every drawing. Drawings: MNIST test digits redrawn with
+pens as on the pad (mnist_demo.sketches). Reports the best-of-repeats mean time per drawing. Ends with one
+JSON line.
 """
 
 from __future__ import annotations
@@ -21,30 +22,9 @@ from collections.abc import Callable
 import _common
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from mnist_demo import preprocess as P
-
-
-def plain_drop_specks(mask: np.ndarray) -> np.ndarray:
-    """The baseline speck removal (what preprocess._drop_specks computes, written the plain way)."""
-    f = max(1, max(mask.shape) // 96)
-    h, w = -(-mask.shape[0] // f) * f, -(-mask.shape[1] // f) * f
-    padded = np.zeros((h, w), bool)
-    padded[:mask.shape[0], :mask.shape[1]] = mask
-    small = padded.reshape(h // f, f, w // f, f).any(axis=(1, 3))
-    lab, n = ndimage.label(ndimage.binary_dilation(small))
-    if n <= 1:
-        return mask
-    sizes = ndimage.sum(small, lab, index=np.arange(1, n + 1))
-    keep = np.isin(lab, np.nonzero(sizes >= 0.12 * sizes.max())[0] + 1)
-    return mask & np.repeat(np.repeat(keep, f, 0), f, 1)[:mask.shape[0], :mask.shape[1]]
-
-
-def plain_bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """The baseline bounding box, from every ink pixel's coordinates."""
-    ys, xs = np.nonzero(mask)
-    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+from tests.test_preprocess import plain_bounds, plain_drop_specks  # the baseline = the tests' definition
 
 
 def pad_drawings(n: int) -> list[np.ndarray]:

@@ -126,19 +126,32 @@ def test_switches_show_each_step() -> None:
     assert naive_resize(seven()).shape == (28, 28)
 
 
-def _blocks_any_reference(mask: np.ndarray, f: int) -> np.ndarray:
-    """The plain definition the fast block-downsampling in _drop_specks must match."""
+def plain_drop_specks(mask: np.ndarray) -> np.ndarray:
+    """The plain definition preprocess._drop_specks must match (also benchmarks/preprocess_speed.py's baseline)."""
+    from scipy import ndimage
+
+    f = max(1, max(mask.shape) // 96)
     h, w = -(-mask.shape[0] // f) * f, -(-mask.shape[1] // f) * f
     padded = np.zeros((h, w), bool)
     padded[:mask.shape[0], :mask.shape[1]] = mask
-    return padded.reshape(h // f, f, w // f, f).any(axis=(1, 3))
+    small = padded.reshape(h // f, f, w // f, f).any(axis=(1, 3))
+    lab, n = ndimage.label(ndimage.binary_dilation(small))
+    if n <= 1:
+        return mask
+    sizes = ndimage.sum(small, lab, index=np.arange(1, n + 1))
+    keep = np.isin(lab, np.nonzero(sizes >= 0.12 * sizes.max())[0] + 1)
+    return mask & np.repeat(np.repeat(keep, f, 0), f, 1)[:mask.shape[0], :mask.shape[1]]
+
+
+def plain_bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The plain definition of preprocess._bounds: from every ink pixel's coordinates."""
+    ys, xs = np.nonzero(mask)
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
 
 
 @pytest.mark.parametrize("shape", [(280, 280), (281, 199), (97, 500), (1000, 1000), (50, 60)])
 def test_speck_removal_matches_its_plain_definition(shape: tuple[int, int]) -> None:
-    from scipy import ndimage
-
-    from mnist_demo.preprocess import _drop_specks
+    from mnist_demo.preprocess import _bounds, _drop_specks
 
     rng = np.random.default_rng(sum(shape))
     mask = np.zeros(shape, bool)
@@ -147,12 +160,8 @@ def test_speck_removal_matches_its_plain_definition(shape: tuple[int, int]) -> N
     for _ in range(6):  # specks of a few pixels anywhere
         y, x = rng.integers(0, h - 3), rng.integers(0, w - 3)
         mask[y:y + rng.integers(1, 4), x:x + rng.integers(1, 4)] = True
-    f = max(1, max(shape) // 96)
-    small = _blocks_any_reference(mask, f)
-    lab, n = ndimage.label(ndimage.binary_dilation(small))
-    sizes = ndimage.sum(small, lab, index=np.arange(1, n + 1))
-    keep = np.isin(lab, np.nonzero(sizes >= 0.12 * sizes.max())[0] + 1)
-    expected = mask & np.repeat(np.repeat(keep, f, 0), f, 1)[:h, :w] if n > 1 else mask
+    expected = plain_drop_specks(mask)
     out = _drop_specks(mask)
     assert np.array_equal(out, expected)
     assert out[h // 2, w // 3] and out.sum() < mask.sum()  # the stroke stays, some specks went
+    assert _bounds(out) == plain_bounds(out)
