@@ -8,13 +8,14 @@ own process, measures a single idle visitor first (the baseline), then starts on
 is under way, 20 gradio_client visitors who each upload pen-drawn MNIST test digits and ask for a prediction,
 200 predictions in total. Each visitor takes --think seconds (default 1) to draw the next digit, and they
 arrive spread over the first such period; --think 0 sends them back to back (a stress test: every call
-then waits behind the other 19, and gradio's own ~30 ms of CPU per call puts the p95 above 500 ms on 2
-cores). Reports errors, p50/p95/p99 latency as the visitor sees it (upload + queue + prediction), the p95
-of visitors' first calls, the ratio to the idle baseline, how much of the load overlapped the training
-run, and whether that run completed. --compare-threads runs the whole thing twice, with 2 torch intra-op
-threads and with 1 (the app's default). --client http replaces gradio_client by a thin REST visitor.
-Visitors use gradio_client with ssl_verify=False (plain http): with verification on, each of its requests
-builds a TLS context, ~50 ms of CPU, more than the server spends on the prediction.
+then waits behind the other 19, and the server's ~25 ms of CPU per call, most of it gradio's, puts the
+p95 above 500 ms on 2 cores). Reports errors, p50/p95/p99 latency as the visitor sees it (upload + queue +
+prediction), the p95 of visitors' first calls, the ratio to the idle baseline, how much of the load
+overlapped the training run, whether that run completed, and the CPU per prediction (server threads, the
+niced training thread, the visitors' process). --compare-threads runs the whole thing twice, with 2 torch
+intra-op threads and with 1 (the app's default). --client http replaces gradio_client by a thin REST
+visitor. Visitors use gradio_client with ssl_verify=False (plain http): with verification on, each of its
+requests builds a TLS context, ~50 ms of CPU, more than the server spends on the prediction.
 Ends with one JSON line.
 Goal: 0 errors, p95 <= 500 ms on a 2-core CPU, the training run completes.
 """
