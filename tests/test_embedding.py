@@ -65,16 +65,21 @@ def test_nearest_neighbours_match_brute_force() -> None:
 
 
 def test_warm_start_keeps_the_previous_layout() -> None:
-    x, _ = _blobs(seed=2)
+    # Ten clusters, as MNIST has: a map from scratch may arrange them anew, a warm start must not. (With three
+    # blobs every map has the same shape, and the old 0.05 bound sat inside BLAS-kernel noise: 0.033-0.060.)
+    # Bounds from 40 runs (10 data/t-SNE seeds x OPENBLAS_CORETYPE Haswell|SkylakeX x 1|2 threads): warm
+    # disparity 0.0022-0.0042, median drift 2.9-4.6 % of the spread; for this test's seeds the scratch map's
+    # disparity is 0.017-0.022, >= 5x the warm one. The bounds leave >= 2.4x margin over the worst measured.
+    x, _ = _blobs(k=10, seed=2)
     first = E.tsne_2d(x, perplexity=20, seed=0)
     nudged = x + np.random.default_rng(3).normal(scale=0.05, size=x.shape).astype(np.float32)
     warm = E.warm_tsne_2d(nudged, first, perplexity=20)
     scratch = E.tsne_2d(nudged, perplexity=20, seed=5)
-    assert E.procrustes_disparity(first, warm) < 0.05
+    assert E.procrustes_disparity(first, warm) < 0.01
     # The warm frame is also close point-by-point without any realignment: same orientation, no jumps.
     spread = np.abs(first).max()
-    assert np.median(np.linalg.norm(warm - first, axis=1)) < 0.25 * spread
-    assert E.procrustes_disparity(first, warm) <= E.procrustes_disparity(first, scratch) + 1e-6
+    assert np.median(np.linalg.norm(warm - first, axis=1)) < 0.12 * spread
+    assert E.procrustes_disparity(first, warm) < 0.5 * E.procrustes_disparity(first, scratch)
 
 
 @pytest.mark.parametrize("kw,match", [
@@ -144,7 +149,7 @@ def trained() -> tuple[str, torch.nn.Module]:
     names = reg.available()
     if not names:
         pytest.skip("no committed checkpoint loads")
-    name = "lenet5" if "lenet5" in names else reg.best()
+    name = "lenet5" if "lenet5" in names else names[0]
     return name, reg.model(name)
 
 

@@ -172,7 +172,10 @@ def test_killing_a_cli_training_mid_write_keeps_the_old_checkpoint(tmp_path, sig
     before = _sha(target)
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, "--model", "mlp", "--dry-run", "--out", str(target)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+                            env={**os.environ, "PYTHONPATH": str(REPO)},
+                            # A suite started as a background job ignores SIGINT and exec keeps an ignored signal:
+                            # reset it so the child's Python installs its KeyboardInterrupt handler as in a terminal.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = ""
         deadline = time.monotonic() + 240
