@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import torch
 from torch import nn
 
 from .config import CHECKPOINT_DIR
+from .fileio import atomic_write
 from .models import build_model
 
 FORMAT = 1
@@ -87,20 +86,7 @@ def make_payload(name: str, model: nn.Module, metrics: dict[str, Any], train_con
 
 def save_payload(payload: dict[str, Any], path: Path) -> Path:
     """Write atomically: a temp file in the same directory, fsync, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints are shipped and served
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def save_checkpoint(name: str, model: nn.Module, metrics: dict[str, Any], train_config: Any,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import threading
 import time
 import weakref
@@ -34,6 +33,7 @@ from torch import nn
 
 from .config import CACHE_DIR
 from .data import MnistSplit, load_mnist
+from .fileio import atomic_write
 
 VERSION = 1  # bump when the recipe changes: old disk-cache entries are then ignored
 PCA_DIMS = 50
@@ -328,14 +328,11 @@ def compute_map(model: nn.Module, name: str, split: MnistSplit, n: int, perplexi
 
 
 def _save(tmap: TsneMap, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     comps = tmap.projection.components
-    with open(tmp, "wb") as fh:
-        np.savez(fh, embedding=tmap.embedding, labels=tmap.labels, preds=tmap.preds, reduced=tmap.reduced,
-                 mean=tmap.projection.mean, components=comps if comps is not None else np.zeros((0, 0), np.float32),
-                 seconds=np.float64(tmap.seconds), perplexity=np.float64(tmap.perplexity))
-    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    atomic_write(path, lambda fh: np.savez(
+        fh, embedding=tmap.embedding, labels=tmap.labels, preds=tmap.preds, reduced=tmap.reduced,
+        mean=tmap.projection.mean, components=comps if comps is not None else np.zeros((0, 0), np.float32),
+        seconds=np.float64(tmap.seconds), perplexity=np.float64(tmap.perplexity)))
 
 
 def _load(path: Path, name: str) -> TsneMap | None:

@@ -7,8 +7,6 @@ that is the answer it would give if it stopped there. Over the test set this giv
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 
@@ -18,6 +16,7 @@ from torch import nn
 
 from .config import CACHE_DIR
 from .data import MnistSplit
+from .fileio import atomic_write
 
 ROWS = 28
 _cache: dict[str, np.ndarray] = {}
@@ -128,11 +127,7 @@ def accuracy_by_rows(model: nn.Module, split: MnistSplit, n: int | None = None, 
 
 def _save_atomic(path, arr: np.ndarray) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".npy", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, arr)
-        os.replace(tmp, path)
+        atomic_write(path, lambda fh: np.save(fh, arr))
     except OSError:
         pass  # a read-only disk only costs a recomputation next start
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .data import MnistSplit, load_mnist
+from .fileio import atomic_write
 
 
 def cache_dir() -> Path:
@@ -142,10 +143,7 @@ def pad_renders(n: int, seed: int = 7, workers: int | None = None) -> MnistSplit
         blob = torch.load(path, weights_only=True)
         return MnistSplit(blob["images"], blob["labels"])
     split = render_pad_set(load_mnist(train=True), n, seed, workers or max(1, min(2, os.cpu_count() or 1)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"images": split.images, "labels": split.labels}, tmp)
-    tmp.replace(path)
+    atomic_write(path, lambda fh: torch.save({"images": split.images, "labels": split.labels}, fh), public=False)
     return split
 
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import platform
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import numpy as np
 import torch
 
 from .data import MnistSplit
+from .fileio import atomic_write
 from .shuffle import ShuffleResult, permutation_digest, pixel_permutation
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "pixel_shuffle.json"
@@ -65,19 +64,7 @@ def save_results(shipped: ShuffleResult, live: ShuffleResult, test: MnistSplit, 
         "examples": {"test_indices": idx, "labels": [int(test.labels[i]) for i in idx],
                      "images_hex": [test.images[i].numpy().tobytes().hex() for i in idx]},
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; this file is shipped
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda fh: fh.write(json.dumps(payload, indent=1) + "\n"), text=True)
 
 
 def load_results(path: Path = RESULTS_PATH) -> ShippedResults:
