@@ -11,6 +11,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 if "MNIST_DATA_DIR" not in os.environ and (REPO.parent / "shared/data/MNIST/raw").is_dir():
     os.environ["MNIST_DATA_DIR"] = str(REPO.parent / "shared/data")
+if "PEN_DATA_DIR" not in os.environ and (REPO.parent / "shared/data/pendigits").is_dir():
+    os.environ["PEN_DATA_DIR"] = str(REPO.parent / "shared/data/pendigits")
 
 
 def load_warning() -> str:

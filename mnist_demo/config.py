@@ -76,6 +76,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop early (dry runs, tests)
     augment: Augment = field(default_factory=Augment)
     pad_renders: int = 0  # extra training digits drawn on the pad and preprocessed (mnist_demo.pad_renders)
+    pen_renders: int = 0  # extra renders of the training writers' real pen digits (mnist_demo.drawing.pen_renders)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,14 @@ from torch import nn
 
 from .checkpoints import CheckpointError, checkpoint_path, load_checkpoint
 from .config import CHECKPOINT_DIR
+from .ensemble import ENSEMBLE, Ensemble, ensemble_info, ensemble_members
 from .models import CLASSIFIERS
 
 # Recorded in checkpoint metrics by `python benchmarks/sketch_accuracy.py --record`: top-1 on pad-like drawings.
 SKETCH_METRIC = "sketch_top1"
+# Recorded by `python benchmarks/pen_accuracy.py --record`: top-1 on real pen digits of held-out writers.
+# "best" means this: the best reader of real people's handwriting (issue 16).
+PEN_METRIC = "pen_top1"
 
 
 class ModelRegistry:
@@ -36,7 +40,9 @@ class ModelRegistry:
                 pass
 
     def get(self, name: str) -> tuple[nn.Module, dict[str, Any]]:
-        """(model, metadata) for a committed classifier; CheckpointError/KeyError when unavailable."""
+        """(model, metadata) for a committed classifier or the ensemble; CheckpointError/KeyError when unavailable."""
+        if name == ENSEMBLE:
+            return self._ensemble()
         if name not in CLASSIFIERS:
             raise KeyError(f"unknown model {name!r}; choose one of {', '.join(CLASSIFIERS)}")
         with self._lock:
@@ -53,6 +59,28 @@ class ModelRegistry:
                 self._models[name] = (model, meta)
             return self._models[name]
 
+    def _ensemble(self) -> tuple[nn.Module, dict[str, Any]]:
+        info = ensemble_info(self.directory)
+        members = {}
+        for m in info["members"]:
+            try:
+                members[m] = self.get(m)[0]
+            except CheckpointError:
+                pass  # a missing member: the others still vote
+        if len(members) < 2:
+            raise CheckpointError("the ensemble needs at least two of its members' checkpoints: "
+                                  + ", ".join(info["members"]))
+        with self._lock:
+            if ENSEMBLE not in self._models or self._models[ENSEMBLE][0].names != list(members):
+                self._models[ENSEMBLE] = (Ensemble(members), {"name": ENSEMBLE, "metrics": info["metrics"],
+                                                              "members": list(members)})
+            return self._models[ENSEMBLE]
+
+    def choices(self) -> list[str]:
+        """Every name a visitor or the API may pick: the available classifiers, then the ensemble."""
+        names = self.available()
+        return [*names, ENSEMBLE] if sum(m in names for m in ensemble_members(self.directory)) >= 2 else names
+
     def model(self, name: str) -> nn.Module:
         """The model alone."""
         return self.get(name)[0]
@@ -67,15 +95,15 @@ class ModelRegistry:
         self.load_all()
         return dict(self._errors)
 
-    def best(self, metric: str = "accuracy") -> str:
-        """The available classifier with the highest recorded `metric` (test accuracy unless none records it)."""
-        names = self.available()
+    def best(self, metric: str = PEN_METRIC) -> str:
+        """The model (or the ensemble) with the highest recorded `metric`; test accuracy when none records it."""
+        names = self.choices()
         if not names:
             raise CheckpointError("no checkpoint could be loaded; rebuild them with: "
                                   "python -m mnist_demo.train --model all --recipe best")
 
         def score(n: str, key: str) -> float:
-            value = self._models[n][1].get("metrics", {}).get(key)
+            value = self.get(n)[1].get("metrics", {}).get(key)
             return float(value) if isinstance(value, (int, float)) else -1.0
 
         if all(score(n, metric) < 0 for n in names):

@@ -21,16 +21,18 @@ from .checkpoints import CheckpointError, make_payload, round_trip_weights, save
 from .config import TrainConfig
 from .data import MnistSplit, load_mnist
 from .engine import EvalResult, evaluate, predict_logits, train_classifier
+from .ensemble import ENSEMBLE
 from .live_tsne import Frame, LiveTSNE, write_gif
 from .models import CLASSIFIERS, get_spec
 from .predict import Prediction, predict_many, predict_probs
 from .preprocess import Preprocessed, preprocess
-from .registry import SKETCH_METRIC, ModelRegistry
+from .registry import PEN_METRIC, ModelRegistry
 from .watch import DrawingWatcher, WatchHistory
 
 LIVE_TSNE_POINTS = 500  # seed 000 maps 500 test digits every 50 steps
 
 SESSION_PREFIX = "yours: "
+BEST = "best"  # a model name everywhere (Draw tab, API, predict_digit): the best reader of real handwriting
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,13 @@ class Service:
         return self.registry.available() + own
 
     def best_model(self) -> str:
-        """The committed model that reads drawings best (sketch benchmark's top-1), else the most accurate."""
-        return self.registry.best(SKETCH_METRIC)
+        """The model (or ensemble) that reads real handwriting of unseen writers best, else the most accurate."""
+        return self.registry.best(PEN_METRIC)
+
+    def draw_choices(self, session: VisitorSession | None = None) -> list[tuple[str, str]]:
+        """(label, name) for the Draw tab and the API: 'best', the committed models, the ensemble, then yours."""
+        own = [SESSION_PREFIX + n for n in (session.models if session else {})]
+        return [(f"best (now {self.best_model()})", BEST), *[(n, n) for n in self.registry.choices() + own]]
 
     def resolve(self, name: str, session: VisitorSession | None = None) -> tuple[nn.Module, dict[str, Any]]:
         """(model, metadata) for a committed name or a 'yours: …' session name."""
@@ -124,8 +131,10 @@ class Service:
             if session is None or key not in session.models:
                 raise KeyError(f"{name!r} is not one of your trained models (they live only in your browser session)")
             return session.models[key]
-        if name not in CLASSIFIERS:
-            raise KeyError(f"unknown model {name!r}; choose one of {', '.join(CLASSIFIERS)}")
+        if name == BEST:
+            name = self.best_model()
+        if name not in CLASSIFIERS and name != ENSEMBLE:
+            raise KeyError(f"unknown model {name!r}; choose one of {', '.join(self.registry.choices())} or {BEST}")
         return self.registry.get(name)
 
     def status_lines(self) -> list[str]:
@@ -144,11 +153,14 @@ class Service:
         pre = preprocess(value)
         if pre is None:
             return None, None, []
-        main = Prediction(name, *predict_probs(model, pre.image))
-        others = {n: self.registry.model(n) for n in self.registry.available()}
-        if session:
-            others.update({SESSION_PREFIX + k: m for k, (m, _) in session.models.items()})
-        return pre, main, predict_many(others, pre.image)
+        main = Prediction(self.best_model() if name == BEST else name, *predict_probs(model, pre.image))
+        committed = predict_many({n: self.registry.model(n) for n in self.registry.available()}, pre.image)
+        if ENSEMBLE in self.registry.choices():  # one more row from the members' answers: no extra forward pass
+            members = [p for p in committed if p.model in self.registry.get(ENSEMBLE)[1]["members"]]
+            committed.append(Prediction(ENSEMBLE, np.mean([p.probs for p in members], axis=0),
+                                        sum(p.ms for p in members)))
+        own = {SESSION_PREFIX + k: m for k, (m, _) in session.models.items()} if session else {}
+        return pre, main, committed + predict_many(own, pre.image)
 
     # ---------- train ----------
     def train_config(self, name: str, recipe: str, epochs: Any, batch_size: Any, lr: Any, optimizer: str,
@@ -179,7 +191,7 @@ class Service:
         # they train on MNIST alone (pad renders take minutes to make and are a CLI-time refinement).
         return dataclasses.replace(base, epochs=ep, batch_size=int(bs), lr=rate, optimizer=optimizer,
                                    train_size=int(size), eval_every=50, eval_size=2000, log_every=10,
-                                   pad_renders=0)
+                                   pad_renders=0, pen_renders=0)
 
     def train_stream(self, name: str, cfg: TrainConfig, session: VisitorSession,
                      drawing: Any = None, live_map: bool = False) -> Iterator[TrainUpdate]:

@@ -18,6 +18,8 @@ from torch import nn
 from .checkpoints import checkpoint_path, round_trip_weights, save_checkpoint
 from .config import TrainConfig, pick_device
 from .data import MnistUnavailableError, load_mnist
+from .drawing.pen_data import PenDataUnavailableError
+from .drawing.pen_renders import with_pen_renders
 from .engine import evaluate, train_classifier
 from .models import CLASSIFIERS, get_spec
 from .pad_renders import with_pad_renders
@@ -35,7 +37,8 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, quiet: bool = False) 
     """Train `name` from scratch with `cfg`; return the model and its metrics on the full test set."""
     from tqdm.auto import tqdm
 
-    train, test = with_pad_renders(load_mnist(train=True), cfg.pad_renders), load_mnist(train=False)
+    train = with_pen_renders(with_pad_renders(load_mnist(train=True), cfg.pad_renders), cfg.pen_renders)
+    test = load_mnist(train=False)
     model = get_spec(name).build()
     start = time.perf_counter()
     bar = None if quiet else tqdm(total=1, desc=name, unit="step", dynamic_ncols=True)
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                             seed=args.seed, max_steps=20 if args.dry_run else None)
         try:
             model, metrics = fit(name, cfg, device)
-        except MnistUnavailableError as exc:
+        except (MnistUnavailableError, PenDataUnavailableError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         metrics["recipe"] = args.recipe

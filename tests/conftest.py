@@ -13,6 +13,10 @@ from mnist_demo.data import MnistSplit
 REPO = Path(__file__).resolve().parent.parent
 if "MNIST_DATA_DIR" not in os.environ and (REPO.parent / "shared/data/MNIST/raw").is_dir():
     os.environ["MNIST_DATA_DIR"] = str(REPO.parent / "shared/data")  # the workplace's copy, when present
+if "PEN_DATA_DIR" not in os.environ and (REPO.parent / "shared/data/pendigits").is_dir():
+    os.environ["PEN_DATA_DIR"] = str(REPO.parent / "shared/data/pendigits")
+# CI sets this: missing data or a missing browser then fails the run instead of skipping tests green.
+REQUIRE_ALL = os.environ.get("MNIST_DEMO_REQUIRE_ALL") == "1"
 
 # One intra-op thread, as the app runs: the in-process server, the live t-SNE worker and the test's own
 # calls run at once, and OpenMP threads spinning against each other made 2-thread ops 10-40x slower here.
@@ -26,8 +30,28 @@ def _have_mnist() -> bool:
     return raw.is_dir() and any(raw.glob("t10k-images*"))
 
 
+def _have_pen_data() -> bool:
+    from mnist_demo.drawing.pen_data import pen_data_available
+
+    return pen_data_available()
+
+
 HAVE_MNIST = _have_mnist()
+HAVE_PEN = _have_pen_data()
 needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="MNIST not found: set MNIST_DATA_DIR (folder with MNIST/raw)")
+needs_pen = pytest.mark.skipif(not HAVE_PEN, reason="no pen data: set PEN_DATA_DIR (folder with pendigits-train)")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under MNIST_DEMO_REQUIRE_ALL=1 (CI), stop at once when data or the browser is missing."""
+    if not REQUIRE_ALL:
+        return
+    from tests.browser_helpers import unavailable_reason
+
+    missing = [m for m in (None if HAVE_MNIST else "MNIST (MNIST_DATA_DIR)",
+                           None if HAVE_PEN else "pen data (PEN_DATA_DIR)", unavailable_reason()) if m]
+    if missing:
+        pytest.exit("MNIST_DEMO_REQUIRE_ALL=1 but missing: " + "; ".join(missing), returncode=3)
 
 
 @pytest.fixture(scope="session")

@@ -78,7 +78,7 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path: Path, monkeypatch) ->
 def test_recorded_metric_picks_the_draw_default(tmp_path: Path) -> None:
     """record_metric adds a figure without touching the weights; best(metric) prefers it over accuracy."""
     from mnist_demo.checkpoints import record_metric
-    from mnist_demo.registry import SKETCH_METRIC, ModelRegistry
+    from mnist_demo.registry import PEN_METRIC, SKETCH_METRIC, ModelRegistry
 
     for name, acc in (("mlp", 0.99), ("simple_cnn", 0.95)):
         torch.manual_seed(0)
@@ -91,6 +91,9 @@ def test_recorded_metric_picks_the_draw_default(tmp_path: Path) -> None:
     assert after["metrics"] == {"accuracy": 0.95, SKETCH_METRIC: 0.98}
     assert all(torch.equal(before[k], after["state_dict"][k]) for k in before)
     reg = ModelRegistry("cpu", tmp_path)
-    assert reg.best(SKETCH_METRIC) == "simple_cnn" and reg.best() == "mlp"
+    assert reg.best(SKETCH_METRIC) == "simple_cnn" and reg.best("accuracy") == "mlp"
+    assert reg.best() == "mlp"  # no pen figure recorded anywhere: test accuracy decides
+    record_metric("simple_cnn", PEN_METRIC, 0.9, tmp_path / "simple_cnn.pt")
+    assert ModelRegistry("cpu", tmp_path).best() == "simple_cnn"  # "best" = the best reader of real pen digits
     with pytest.raises(CheckpointError, match="missing"):
         record_metric("cnn", SKETCH_METRIC, 0.5, tmp_path / "cnn.pt")

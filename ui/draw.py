@@ -18,8 +18,8 @@ TABLE_COLS = ["model", "top-1", "confidence", "2nd", "latency (ms)"]
 
 def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
     """Lay out the Draw tab and wire its events; returns components other tabs update."""
-    names = service.model_names()
-    best = service.best_model() if names else None
+    names = service.draw_choices()
+    best = service.best_model() if len(names) > 1 else None
 
     @friendly_errors
     def predict_label(value: Any, model: str, session: VisitorSession | None = None) -> Any:
@@ -41,7 +41,7 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
             order = p.probs.argsort()[::-1]
             rows.append([p.model, int(order[0]), round(p.confidence, 4), int(order[1]), round(p.ms, 2)])
         agree = sum(r[1] == main.digit for r in rows)
-        msg = (f"**{model}** reads a **{main.digit}** ({main.confidence:.1%}). "
+        msg = (f"**{main.model}** reads a **{main.digit}** ({main.confidence:.1%}). "
                f"{agree} of {len(rows)} models agree.")
         fig = plots.probability_bars([p.model for p in every], [p.probs for p in every])
         return (main.as_dict(), pd.DataFrame(rows, columns=TABLE_COLS), fig, upscale(pre.image), msg)
@@ -56,7 +56,7 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
                     interactive=True,
                 )
             model_dd = gr.Dropdown(names, value=best, label="Model", elem_id="draw-model",
-                                   info="Default: the best reader of drawings (sketch benchmark)")
+                                   info="Default: the best reader of real people's handwriting (held-out writers)")
             with gr.Row():
                 clear_btn = gr.Button("Clear", elem_id="clear")
                 predict_btn = gr.Button("Predict", variant="primary", elem_id="predict")

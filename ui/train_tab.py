@@ -95,7 +95,7 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
                 continue
             res = up.result
             choices = service.model_names(session)
-            dd = gr.update(choices=choices, value=up.model_name)
+            dd = gr.update(choices=service.draw_choices(session), value=up.model_name)
             yield (loss_df, acc_df, up.status, watch, frame, str(up.tsne_gif) if up.tsne_gif else None,
                    plots.per_class_bars(res.per_class),
                    plots.confusion_matrix(res.confusion),
