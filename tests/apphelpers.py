@@ -96,3 +96,19 @@ def lines_image(lines: list[tuple[int, int, int, int]], width: int = 24) -> np.n
 def lines_pad(tmp_path: Path, lines: list[tuple[int, int, int, int]], width: int = 24) -> dict:
     """A pad value for gradio_client: black lines (x0, y0, x1, y1) on a white 280 px canvas."""
     return pad_file(np.asarray(Image.fromarray(lines_image(lines, width)).convert("RGBA")), tmp_path / "pad.png")
+
+
+def plot_pixels(value: Any, min_side: int = 150) -> np.ndarray:
+    """The picture in a gr.Plot value as gradio_client returns it (matplotlib as PNG or WebP), as greyscale pixels.
+
+    Fails unless it is a picture at least `min_side` px each way with visible content (not one flat colour)."""
+    import base64
+    from io import BytesIO
+
+    assert isinstance(value, dict) and value.get("type") == "matplotlib", f"not a matplotlib plot: {str(value)[:80]}"
+    head, _, data = str(value.get("plot", "")).partition(",")
+    assert head in ("data:image/png;base64", "data:image/webp;base64"), head[:40]
+    img = np.asarray(Image.open(BytesIO(base64.b64decode(data))).convert("L"), np.float32)
+    assert min(img.shape) >= min_side, f"a {img.shape} plot is too small to show anything"
+    assert img.std() > 5, "the plot is a flat colour"
+    return img

@@ -15,7 +15,7 @@ from mnist_demo import plots_explain as P
 from mnist_demo.models import CLASSIFIERS, build_model
 from mnist_demo.preprocess import preprocess
 from mnist_demo.registry import ModelRegistry
-from tests.apphelpers import lines_image, lines_pad, tab_client
+from tests.apphelpers import lines_image, lines_pad, plot_pixels, tab_client
 from tests.conftest import needs_mnist
 
 
@@ -270,9 +270,9 @@ def test_tab_explains_the_current_drawing(client, trained, tmp_path) -> None:
     name = next(iter(trained))
     status, probs, top, ru = client.predict(lines_pad(tmp_path, ONE), name, "integrated", api_name="/explain")
     assert f"**{name}** reads a **1**" in status and "runner-up" in status
-    assert top is not None and ru is not None and probs is not None
-    acts = client.predict(lines_pad(tmp_path, ONE), name, api_name="/activations")
-    assert acts is not None
+    for plot in (top, ru, probs):
+        plot_pixels(plot)
+    plot_pixels(client.predict(lines_pad(tmp_path, ONE), name, api_name="/activations"))
 
 
 def test_tab_asks_for_a_drawing_when_the_pad_is_blank(client, trained, tmp_path) -> None:

@@ -30,7 +30,7 @@ from mnist_demo.checkpoints import load_checkpoint, save_checkpoint
 from mnist_demo.models import CLASSIFIERS, build_model
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.service import Service
-from tests.apphelpers import local_client, pad_file, running_app
+from tests.apphelpers import local_client, pad_file, plot_pixels, running_app
 from tests.conftest import needs_mnist
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,7 +144,7 @@ def test_without_mnist_the_tabs_say_how_to_get_it_and_draw_works(no_mnist, tmp_p
         assert c.predict(seven, "lenet5", api_name="/predict")["label"] == "7"
         assert "reads a **7**" in c.predict(seven, "lenet5", api_name="/draw")[-1]
         assert "reads a **7**" in c.predict(seven, "lenet5", "integrated", api_name="/explain")[0]
-        assert c.predict(seven, "lenet5", api_name="/lenet_c1")[1] is not None
+        plot_pixels(c.predict(seven, "lenet5", api_name="/lenet_c1")[1])
 
 
 # ---------- killed and failing writes ----------
@@ -314,8 +314,8 @@ def _serve_everything(url: str, seven: dict) -> None:
     assert c.predict(seven, "lenet5", api_name="/predict")["label"] == "7"
     assert "reads a **7**" in c.predict(seven, "lenet5", api_name="/draw")[-1]
     assert "reads a **7**" in c.predict(seven, "lenet5", "integrated", api_name="/explain")[0]
-    assert c.predict(seven, "lenet5", api_name="/activations") is not None
-    assert c.predict(seven, "lenet5", api_name="/lenet_c1")[1] is not None
+    plot_pixels(c.predict(seven, "lenet5", api_name="/activations"))
+    plot_pixels(c.predict(seven, "lenet5", api_name="/lenet_c1")[1])
     assert c.predict(seven, "lenet5", True, True, True, True, api_name="/eye_steps")[0]
     assert "lstm" in c.predict("lstm", api_name="/lstm_accuracy")[1]
     assert "label **5**" in c.predict(0, api_name="/dataset_example")[1]

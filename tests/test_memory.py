@@ -30,9 +30,20 @@ def test_trim_hands_freed_heap_back() -> None:
 
 @linux_glibc
 def test_trim_every_runs_until_stopped() -> None:
-    stop = memory.trim_every(0.01)
-    assert stop is not None
-    stop.set()
+    import threading
+
+    calls = threading.Semaphore(0)
+    real = memory.trim
+    memory.trim = lambda: calls.release() or True
+    try:
+        stop = memory.trim_every(0.01)
+        assert all(calls.acquire(timeout=30) for _ in range(3)), "trim() was not called again and again"
+        stop.set()
+        while calls.acquire(timeout=0.2):  # drain a call that was already under way
+            pass
+        assert not calls.acquire(timeout=0.3), "trim() still runs after stop was set"
+    finally:
+        memory.trim = real
 
 
 @pytest.mark.skipif(sys.platform.startswith("linux"), reason="off Linux these are no-ops")

@@ -15,7 +15,11 @@ def test_predict_digit_returns_ten_probabilities() -> None:
     assert list(probs) == [str(d) for d in range(10)]
     assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
     assert max(probs, key=probs.get) == "7"
-    assert max(predict_digit(np.asarray(seven()), model="lenet5"), key=probs.get) == "7"
+    lenet5 = predict_digit(np.asarray(seven()), model="lenet5")
+    assert max(lenet5, key=lenet5.get) == "7" and lenet5 != probs  # lenet5's own answer, not the default's
+    for name in ("best", "ensemble"):  # the names the Draw tab and the HTTP API take too
+        got = predict_digit(seven(), model=name)
+        assert max(got, key=got.get) == "7" and sum(got.values()) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_blank_and_unknown() -> None:
