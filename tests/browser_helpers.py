@@ -76,6 +76,17 @@ DIGIT_STROKES: dict[str, list[tuple[float, float]]] = {
     "3": _arc(0.5, 0.32, 0.19, 0.16, -160, 90) + _arc(0.5, 0.66, 0.21, 0.18, -90, 150)[1:],
 }
 
+def pen_mouse_strokes(strokes: tuple, step_frac: float = 0.04) -> list[list[tuple[float, float]]]:
+    """A real pen digit's strokes as mouse strokes in 0..1 of the drawing area: 70 % of its height, centred,
+    resampled every `step_frac` of its size (a mouse reports every few pixels)."""
+    from mnist_demo.drawing.pen_data import PenSpec, place_strokes
+    from mnist_demo.drawing.pen_renders import resample
+
+    placed = place_strokes(strokes, PenSpec(canvas=CANVAS_PX, height_frac=0.7))
+    return [[(float(x) / CANVAS_PX, float(y) / CANVAS_PX) for x, y in resample(s, step_frac * 0.7 * CANVAS_PX)]
+            for s in placed]
+
+
 # JS: how many queued events one trigger starts (its handlers and their .then/.success chains).
 _EVENTS_JS = """([elemId, event]) => {
   const cfg = window.gradio_config;
@@ -248,7 +259,12 @@ class AppPage:
         return box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2, side
 
     def draw(self, digit: str) -> None:
-        """Draw a digit with the mouse in one stroke and wait for the app's answer to it.
+        """Draw one of DIGIT_STROKES with the mouse in one stroke and wait for the app's answer to it."""
+        self.draw_strokes([DIGIT_STROKES[digit]], digit)
+
+    def draw_strokes(self, strokes: list[list[tuple[float, float]]], digit: str) -> None:
+        """Draw `digit` as mouse strokes ((x, y) in 0..1 of the drawing area), waiting for the app's answer to
+        each stroke before the next, as a person lifts the pen.
 
         The pad joins successive pointer positions with straight lines, so a few points are enough (each
         move costs a frame of software WebGL). The pad sends its new value only after the stroke is
@@ -258,20 +274,20 @@ class AppPage:
         left, top, side = self.drawing_area()
         self.expect_pad_uncovered(left + side / 2, top + side / 2)
         mouse = self.page.mouse
-        stroke = DIGIT_STROKES[digit]
-        target = self.joins + self.events_of("pad", "input")
-        mouse.move(left + stroke[0][0] * side, top + stroke[0][1] * side)
-        mouse.down()
-        for x, y in stroke[1:]:
-            mouse.move(left + x * side, top + y * side)
-        mouse.up()
+        for stroke in strokes:
+            target = self.joins + self.events_of("pad", "input")
+            mouse.move(left + stroke[0][0] * side, top + stroke[0][1] * side)
+            mouse.down()
+            for x, y in stroke[1:]:
+                mouse.move(left + x * side, top + y * side)
+            mouse.up()
+            try:
+                self.wait_for_events(target)
+            except TimeoutError as exc:
+                self.pad_broken = (f"the pad sent no drawing after a stroke ({exc}); what is at its centre now: "
+                                   f"{self._element_at(left + side / 2, top + side / 2)}")
+                raise AssertionError(self.pad_broken) from None
         self.drawn = digit
-        try:
-            self.wait_for_events(target)
-        except TimeoutError as exc:
-            self.pad_broken = (f"the pad sent no drawing after a stroke ({exc}); what is at its centre now: "
-                               f"{self._element_at(left + side / 2, top + side / 2)}")
-            raise AssertionError(self.pad_broken) from None
 
     def _element_at(self, x: float, y: float) -> str:
         return str(self.page.evaluate(_ELEMENT_AT_JS, [x, y]))

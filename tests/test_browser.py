@@ -23,9 +23,10 @@ from tests.browser_helpers import (
     check_sincos,
     check_train,
     launch_browser,
+    pen_mouse_strokes,
     unavailable_reason,
 )
-from tests.conftest import HAVE_MNIST
+from tests.conftest import HAVE_MNIST, needs_pen
 
 REASON = unavailable_reason()
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=str(REASON))]
@@ -82,6 +83,30 @@ def test_draw_a_seven_and_a_three(visitor: AppPage) -> None:
     visitor.clear()
     assert visitor.top_label() == "draw a digit"
     _draw_and_read(visitor, "3")
+
+
+# One digit per held-out writer (people the models never saw), by a fixed rule: that writer's first digit
+# of the label with the most strokes. Styles that were misread before training on real pen data: a 4, a
+# crossed 7, a two-stroke 5, a 1, a 9, an 8.
+HELD_OUT_PICKS = ((25, 4), (26, 7), (27, 5), (28, 1), (29, 9), (30, 8))
+
+
+@needs_pen
+def test_real_handwriting_of_unseen_writers_drawn_with_the_mouse(visitor: AppPage) -> None:
+    """Held-out writers' real pen trajectories drawn on the pad as mouse strokes, stroke by stroke: each is read."""
+    from mnist_demo.drawing.pen_data import load_pen_digits
+
+    misread = []
+    for writer, label in HELD_OUT_PICKS:
+        mine = [d for d in load_pen_digits((writer,)) if d.label == label]
+        digit = max(mine, key=lambda d: (len(d.strokes), -d.sample))
+        if visitor.drawn is not None:
+            visitor.clear()
+        visitor.draw_strokes(pen_mouse_strokes(digit.strokes), str(label))
+        got = visitor.top_label()
+        if got != str(label):
+            misread.append(f"writer {writer}'s {label} ({len(digit.strokes)} strokes) read as {got}")
+    assert not misread, misread
 
 
 # The pad that "stopped sending strokes" (once seen after the Model's eye tab) was the Clear button's progress

@@ -11,7 +11,8 @@ from mnist_demo.service import Service, VisitorSession
 
 from .common import friendly_errors
 
-COMPARE_COLS = ["model", "seed", "params", "accuracy (%)", "inference ms/image", "recipe"]
+COMPARE_COLS = ["model", "seed", "params", "MNIST test accuracy (%)", "real pen, unseen writers (%)",
+                "inference ms/image", "recipe"]
 
 
 def build_evaluate_tab(service: Service, state: gr.State) -> gr.Dropdown:
@@ -36,9 +37,14 @@ def build_evaluate_tab(service: Service, state: gr.State) -> gr.Dropdown:
                 mistakes, grid)
 
     @friendly_errors
-    def compare(session: VisitorSession, progress: gr.Progress = gr.Progress()) -> pd.DataFrame:
+    def compare(session: VisitorSession, progress: gr.Progress = gr.Progress()) -> tuple[pd.DataFrame, str]:
         progress(0.1, desc="Scoring every model on 10,000 test images…")
-        return pd.DataFrame(service.comparison(session), columns=COMPARE_COLS)
+        df = pd.DataFrame(service.comparison(session), columns=COMPARE_COLS)
+        clean, pen = df.iloc[:, 3].astype(float), df.iloc[:, 4].astype(float)
+        ranking = (f"Best on clean MNIST: **{df.model[clean.idxmax()]}** ({clean.max():.2f} %) · best reader of "
+                   f"real handwriting by people the models never saw: **{service.best_model()}**"
+                   + (f" (best single model {df.model[pen.idxmax()]}, {pen.max():.2f} %)" if pen.notna().any() else ""))
+        return df, ranking
 
     with gr.Row():
         model = gr.Dropdown(names, value=names[0] if names else None, label="Model", elem_id="eval-model")
@@ -52,9 +58,10 @@ def build_evaluate_tab(service: Service, state: gr.State) -> gr.Dropdown:
         gallery = gr.Gallery(label="Most confident mistakes (true → predicted · confidence)", columns=5,
                              height=400, object_fit="contain", elem_id="mistakes")
     compare_btn = gr.Button("Compare all models", elem_id="compare")
+    ranking = gr.Markdown(elem_id="compare-ranking")
     table = gr.Dataframe(headers=COMPARE_COLS, label="All models", interactive=False, elem_id="compare-table")
     go.click(run, [model, state], [summary, per_class, confusion, gallery, grid], api_name="evaluate",
              concurrency_id="evaluate", concurrency_limit=2, show_progress_on=[summary])
-    compare_btn.click(compare, state, table, api_name="compare", concurrency_id="evaluate", concurrency_limit=2,
+    compare_btn.click(compare, state, [table, ranking], api_name="compare", concurrency_id="evaluate", concurrency_limit=2,
                       show_progress_on=[table])
     return model
