@@ -1,6 +1,11 @@
-"""How well each committed model reads pad-like drawings, with the naive-resize path as the baseline.
+"""How well each committed model reads *synthetic* pad-like drawings, with the naive-resize path as the baseline.
 
     python benchmarks/sketch_accuracy.py [--n 2000] [--quick] [--record]
+
+What it is: MNIST test digits redrawn by the same code (sketches.random_spec, render_mask, to_pad_image) that
+makes the pad renders `lenet5` and `cnn_fc3` train on, so for those models it is *in-distribution*: it checks
+the drawing path (canvas sizes, brushes, transparency, preprocessing), not whether a new person's handwriting is
+read. That figure is benchmarks/pen_accuracy.py's: real pen digits of writers no model saw.
 
 Builds a fixed, seeded suite from the MNIST test set rendered the way the app's 280 px pad delivers
 drawings: black ink on opaque white or on a transparent background, digits 25–90 % of the canvas

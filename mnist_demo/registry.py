@@ -95,9 +95,10 @@ class ModelRegistry:
         self.load_all()
         return dict(self._errors)
 
-    def best(self, metric: str = PEN_METRIC) -> str:
-        """The model (or the ensemble) with the highest recorded `metric`; test accuracy when none records it."""
-        names = self.choices()
+    def best(self, metric: str = PEN_METRIC, single: bool = False) -> str:
+        """The model (or, unless `single`, the ensemble) with the highest recorded `metric`; test accuracy when
+        none records it."""
+        names = self.available() if single else self.choices()
         if not names:
             raise CheckpointError("no checkpoint could be loaded; rebuild them with: "
                                   "python -m mnist_demo.train --model all --recipe best")

@@ -34,7 +34,7 @@ def _pct(p: float) -> str:
 def build_explain_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
     """Lay out the 'Why this digit?' tab; `pad` is the Draw tab's sketchpad (the current drawing)."""
     names = service.model_names()
-    best = service.best_model() if names else None
+    best = service.best_model(single=True) if names else None
     cache = explain.ExplainCache(size=64)
 
     def _input(value: Any, name: str, session: VisitorSession | None) -> tuple:

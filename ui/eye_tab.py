@@ -58,7 +58,7 @@ def build_eye_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
     gr.Markdown("What the models actually see: your drawing from the **Draw** tab, step by step. "
                 "Switch a step off to see why it matters.")
     with gr.Row():
-        model = gr.Dropdown(names, value=service.best_model() if names else None, label="Model",
+        model = gr.Dropdown(names, value=service.best_model(single=True) if names else None, label="Model",
                             elem_id="eye-model")
         crop = gr.Checkbox(True, label="crop to the ink")
         thick = gr.Checkbox(True, label="normalise pen width")
