@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import hashlib
 import json
 import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -29,60 +27,20 @@ from .config import TrainConfig
 from .data import MnistSplit, load_mnist
 from .engine import TrainEvent, evaluate, predict_logits, train_classifier
 from .models import build_model
+from .shuffle_results import (
+    CONDITIONS,
+    N_PIXELS,
+    PairRun,
+    ShuffleRecipe,
+    ShuffleResult,
+    permutation_digest,  # noqa: F401  (re-exported: part of this module's API)
+    pixel_permutation,
+    save_results,
+)
 
-N_PIXELS = 28 * 28
-CONDITIONS = ("original", "shuffled")
 # Rough relative CPU cost of one training image (simple_cnn ~8k img/s vs mlp ~150k img/s, rounded down);
 # used only to weight the progress bar.
 STEP_COST = {"simple_cnn": 15.0, "mlp": 1.0}
-
-
-@dataclass(frozen=True)
-class ShuffleRecipe:
-    """How the experiment trains; every (seed, model) pair trains once on each pixel order."""
-
-    perm_seed: int = 0  # seed of the one fixed pixel permutation (train and test)
-    train_seeds: tuple[int, ...] = (1, 2, 3, 4, 5)  # init + batch order; shared by a pair's two runs
-    epochs: float = 3.0
-    batch_size: int = 128
-    lr: float = 1e-2
-    optimizer: str = "adam"
-    momentum: float = 0.9  # SGD only
-    schedule: str = "onecycle"
-    train_size: int = 60_000  # first N images of a seeded shuffle of the 60k training set
-    models: tuple[str, ...] = ("mlp", "simple_cnn")
-
-    def train_config(self, seed: int) -> TrainConfig:
-        """The engine's TrainConfig for one run of this recipe."""
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
-                           momentum=self.momentum, schedule=self.schedule, train_size=self.train_size,
-                           eval_every=0, log_every=10, seed=seed)
-
-    def steps(self, n_train: int = 60_000) -> int:
-        """Training steps of one run."""
-        n = min(self.train_size, n_train)
-        return max(1, math.ceil(self.epochs * math.ceil(n / self.batch_size)))
-
-    def describe(self) -> str:
-        """One line for people: optimiser, epochs, data, seeds."""
-        opt = f"SGD lr {self.lr:g} momentum {self.momentum:g}" if self.optimizer == "sgd" else \
-            f"{self.optimizer.capitalize()} lr {self.lr:g}"
-        sched = "" if self.schedule == "constant" else f" ({self.schedule})"
-        seeds = ", ".join(str(s) for s in self.train_seeds)
-        return (f"{opt}{sched}, batch {self.batch_size}, {self.epochs:g} epochs on {self.train_size:,} training "
-                f"images, permutation seed {self.perm_seed}, training seeds {seeds}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ShuffleRecipe:
-        """Inverse of to_dict (JSON turns tuples into lists)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}
-        return cls(**kw)
-
 
 # Adam + one-cycle (lr 1e-2, the registry's best lr for both nets) for 3 epochs instead of the seed's 1 epoch
 # of SGD: with the seed's SGD settings (1 or 3 epochs) the 8-unit MLP's gap swung from -2.8 to +0.6 points
@@ -91,77 +49,6 @@ class ShuffleRecipe:
 SHIPPED_RECIPE = ShuffleRecipe()
 # The live re-run (and the reproduction test): 12k images, 3 epochs, 2 seeds: 12.5x less work than shipped.
 LIVE_RECIPE = dataclasses.replace(SHIPPED_RECIPE, train_size=12_000, train_seeds=(1, 2))
-
-
-@dataclass(frozen=True)
-class PairRun:
-    """One model and seed trained on both pixel orders: two test accuracies on the 10k test set."""
-
-    model: str
-    seed: int
-    original: float
-    shuffled: float
-    steps: int  # training steps run (the same for both pixel orders)
-    planned_steps: int
-
-    @property
-    def complete(self) -> bool:
-        """True when the pair trained for every planned step."""
-        return self.steps == self.planned_steps
-
-
-@dataclass(frozen=True)
-class ShuffleResult:
-    """Every pair run of one experiment and how they were made."""
-
-    recipe: ShuffleRecipe
-    runs: tuple[PairRun, ...]
-    seconds: float
-    device: str
-
-    @property
-    def complete(self) -> bool:
-        """True when every planned (seed, model) pair ran to the end."""
-        done = {(r.model, r.seed) for r in self.runs if r.complete}
-        return all((m, s) in done for m in self.recipe.models for s in self.recipe.train_seeds)
-
-    def runs_of(self, model: str) -> list[PairRun]:
-        """The pairs of `model` that count: the complete ones, or the cut-short ones when none completed."""
-        runs = [r for r in self.runs if r.model == model]
-        return [r for r in runs if r.complete] or runs
-
-    def models(self) -> list[str]:
-        """Models with at least one run, in recipe order."""
-        return [m for m in self.recipe.models if self.runs_of(m)]
-
-    def accuracy(self, model: str, condition: str) -> float:
-        """Mean test accuracy over seeds of `model` on 'original' or 'shuffled' pixels."""
-        runs = self.runs_of(model)
-        if not runs:
-            raise ValueError(f"{model} has no finished run in this result")
-        return float(np.mean([getattr(r, condition) for r in runs]))
-
-    def drop(self, model: str) -> float:
-        """Accuracy lost to shuffling, in percentage points (mean over seeds; negative = gained)."""
-        return 100.0 * (self.accuracy(model, "original") - self.accuracy(model, "shuffled"))
-
-    def drop_spread(self, model: str) -> float:
-        """Standard deviation of the per-seed drop, in points (0 with a single seed)."""
-        drops = [100.0 * (r.original - r.shuffled) for r in self.runs_of(model)]
-        return float(np.std(drops, ddof=1)) if len(drops) > 1 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (means included for people reading the file)."""
-        return {"recipe": self.recipe.to_dict(), "recipe_text": self.recipe.describe(),
-                "mean_accuracy": {m: {c: round(self.accuracy(m, c), 5) for c in CONDITIONS} for m in self.models()},
-                "runs": [dataclasses.asdict(r) for r in self.runs], "complete": self.complete,
-                "seconds": round(self.seconds, 1), "device": self.device}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ShuffleResult:
-        """Inverse of to_dict."""
-        return cls(ShuffleRecipe.from_dict(d["recipe"]), tuple(PairRun(**r) for r in d["runs"]),
-                   float(d["seconds"]), str(d["device"]))
 
 
 @dataclass(frozen=True)
@@ -174,17 +61,6 @@ class ShuffleEvent:
     runs: tuple[PairRun, ...] = ()  # pairs finished so far
     result: ShuffleResult | None = None  # set on the last event
     done: bool = False
-
-
-def pixel_permutation(seed: int) -> np.ndarray:
-    """The fixed permutation of the 784 pixel indices for `seed` (int64, shape (784,))."""
-    # RandomState's stream is frozen by NumPy's compatibility policy, so a seed names the same order forever.
-    return np.random.RandomState(seed).permutation(N_PIXELS).astype(np.int64)
-
-
-def permutation_digest(perm: np.ndarray) -> str:
-    """Short SHA-256 of a permutation: the results file records which order made its numbers."""
-    return hashlib.sha256(np.asarray(perm, np.int64).tobytes()).hexdigest()[:16]
 
 
 def shuffle_images(images: np.ndarray | torch.Tensor, perm: np.ndarray) -> np.ndarray | torch.Tensor:
@@ -373,8 +249,6 @@ def main(argv: list[str] | None = None) -> int:
         if not all(r.complete for r in results.values()):
             print("not writing: a run was cut short by --max-seconds")
             return 1
-        from .shuffle_results import save_results
-
         print("wrote", save_results(results["shipped"], results["live"], test))
     print(json.dumps({k: {m: {"original": round(r.accuracy(m, "original"), 4),
                               "shuffled": round(r.accuracy(m, "shuffled"), 4),
