@@ -11,17 +11,15 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from .plot_style import new_figure
+
 DIGIT_COLOURS = [colormaps["rainbow"](i / 9) for i in range(10)]  # the seed's cm.rainbow per digit
-
-
-def _fig(w: float, h: float) -> Figure:
-    return Figure(figsize=(w, h), layout="constrained", dpi=100)
 
 
 def training_curves(steps: Sequence[int], losses: Sequence[float], acc_steps: Sequence[int],
                     accs: Sequence[float], title: str = "") -> Figure:
     """Training loss (left axis) and test accuracy (right axis) against step."""
-    fig = _fig(6, 3.2)
+    fig = new_figure(6, 3.2)
     ax = fig.add_subplot()
     ax.plot(steps, losses, color="tab:blue", lw=1.4, label="train loss")
     ax.set_xlabel("step")
@@ -39,7 +37,7 @@ def training_curves(steps: Sequence[int], losses: Sequence[float], acc_steps: Se
 
 def per_class_bars(per_class: Sequence[float], title: str = "Accuracy per digit") -> Figure:
     """Ten bars, one per digit, zoomed to where the differences are."""
-    fig = _fig(6, 3)
+    fig = new_figure(6, 3)
     ax = fig.add_subplot()
     vals = np.asarray(per_class, float)
     bars = ax.bar(range(10), vals * 100, color=DIGIT_COLOURS, edgecolor="black", lw=0.5)
@@ -56,7 +54,7 @@ def per_class_bars(per_class: Sequence[float], title: str = "Accuracy per digit"
 
 def confusion_matrix(cm: np.ndarray, title: str = "Confusion matrix") -> Figure:
     """Counts with true labels as rows; the diagonal is dimmed so the mistakes stand out."""
-    fig = _fig(4.8, 4.4)
+    fig = new_figure(4.8, 4.4)
     ax = fig.add_subplot()
     cm = np.asarray(cm)
     off = cm.astype(float).copy()
@@ -80,7 +78,7 @@ def digit_grid(images: np.ndarray, titles: Sequence[str], ncols: int = 5, colour
     """Small images (N, 28, 28) with a title each (e.g. the seed's 'Prediction: d' grid)."""
     n = len(images)
     nrows = max(1, int(np.ceil(n / ncols)))
-    fig = _fig(1.3 * ncols, 1.45 * nrows + (0.3 if title else 0))
+    fig = new_figure(1.3 * ncols, 1.45 * nrows + (0.3 if title else 0))
     for i in range(n):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         ax.imshow(images[i], cmap="gray", vmin=0, vmax=1)
@@ -99,7 +97,7 @@ def mean_digits(means: np.ndarray) -> Figure:
 def probability_bars(models: Sequence[str], probs: np.ndarray) -> Figure:
     """One row of ten probability bars per model: every model side by side on the same drawing."""
     probs = np.asarray(probs)
-    fig = _fig(6.4, 0.55 * len(models) + 0.9)
+    fig = new_figure(6.4, 0.55 * len(models) + 0.9)
     ax = fig.add_subplot()
     ax.imshow(probs, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     for i in range(probs.shape[0]):

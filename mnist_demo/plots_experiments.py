@@ -10,11 +10,9 @@ matplotlib.use("Agg")
 import numpy as np
 from matplotlib.figure import Figure
 
+from .plot_style import new_figure
+
 ORIGINAL_COLOUR, SHUFFLED_COLOUR = "tab:blue", "tab:orange"
-
-
-def _fig(w: float, h: float) -> Figure:
-    return Figure(figsize=(w, h), layout="constrained", dpi=100)
 
 
 def _symmetric(a: np.ndarray) -> float:
@@ -26,7 +24,7 @@ def filters_grid(filters: np.ndarray, title: str = "C1's 6 filters (5×5 weights
     """Each first-layer kernel (n, k, k) on a diverging scale: red adds ink, blue subtracts it."""
     f = np.asarray(filters, dtype=np.float32)
     n = f.shape[0]
-    fig = _fig(1.25 * n + 0.8, 1.9)
+    fig = new_figure(1.25 * n + 0.8, 1.9)
     axes = fig.subplots(1, n, squeeze=False)[0]
     lim = _symmetric(f)
     im = None
@@ -45,7 +43,7 @@ def feature_maps(image: np.ndarray, maps: np.ndarray, title: str = "C1's feature
     """The 28×28 input next to each first-layer map (n, 28, 28); red = strong response, blue = negative."""
     m = np.asarray(maps, dtype=np.float32)
     n = m.shape[0]
-    fig = _fig(1.45 * (n + 1) + 0.8, 2.1)
+    fig = new_figure(1.45 * (n + 1) + 0.8, 2.1)
     axes = fig.subplots(1, n + 1, squeeze=False)[0]
     axes[0].imshow(np.asarray(image), cmap="gray", vmin=0, vmax=1)
     axes[0].set_title("input 28×28", fontsize=9)
@@ -70,7 +68,7 @@ def shuffle_accuracy_bars(models: Sequence[str], original: Sequence[float], shuf
     """Grouped bars: per model, mean accuracy on original and on shuffled pixels; dots = single seeds."""
     x = np.arange(len(models))
     width = 0.36
-    fig = _fig(5.6, 3.4)
+    fig = new_figure(5.6, 3.4)
     ax = fig.add_subplot()
     groups = [("original pixels", original, original_runs, ORIGINAL_COLOUR, -width / 2),
               ("shuffled pixels", shuffled, shuffled_runs, SHUFFLED_COLOUR, width / 2)]
@@ -102,7 +100,7 @@ def shuffle_examples(images: np.ndarray, shuffled: np.ndarray, labels: Sequence[
     """Test digits (top row) and the same digits after the fixed pixel permutation (bottom row)."""
     a, b = np.asarray(images), np.asarray(shuffled)
     n = a.shape[0]
-    fig = _fig(1.05 * n + 0.9, 2.5)
+    fig = new_figure(1.05 * n + 0.9, 2.5)
     axes = fig.subplots(2, n, squeeze=False)
     for i in range(n):
         axes[0, i].imshow(a[i], cmap="gray")

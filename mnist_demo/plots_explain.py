@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 
+from .plot_style import new_figure
 from .plots import DIGIT_COLOURS
 
 MAP_CMAP = "RdBu_r"  # diverging: red = for the class, blue = against it, white = no effect
@@ -23,9 +24,6 @@ GUIDES = {
     "occlusion": "red: hiding this area lowers p({d}), so the model relies on it; blue: hiding it raises p({d})",
 }
 
-
-def _fig(w: float, h: float) -> Figure:
-    return Figure(figsize=(w, h), layout="constrained", dpi=100)
 
 
 def _symmetric(a: np.ndarray) -> float:
@@ -48,7 +46,7 @@ def _overlay(fig: Figure | SubFigure, ax: Axes, image: np.ndarray, amap: np.ndar
 
 def map_overlay(image: np.ndarray, amap: np.ndarray, title: str, guide: str, label: str = "") -> Figure:
     """One map (28, 28) overlaid on the input (28, 28) with a colour bar and a one-line reading guide."""
-    fig = _fig(4.2, 4.0)
+    fig = new_figure(4.2, 4.0)
     _overlay(fig, fig.add_subplot(), np.asarray(image), np.asarray(amap), title, label)
     fig.supxlabel(guide, fontsize=8, wrap=True)
     return fig
@@ -57,7 +55,7 @@ def map_overlay(image: np.ndarray, amap: np.ndarray, title: str, guide: str, lab
 def class_maps(image: np.ndarray, saliency: np.ndarray, occlusion: np.ndarray, digit: int, prob: float,
                runner_up: bool = False, method: str = "integrated") -> Figure:
     """Saliency and occlusion for one class side by side: 'Why a 7?' or 'What would make it a 9?'."""
-    fig = _fig(7.6, 3.9)
+    fig = new_figure(7.6, 3.9)
     p = f"{prob:.3f}" if prob >= 0.001 else f"{prob:.1e}"
     head = (f"What would make it a {digit}? (runner-up, p = {p})" if runner_up
             else f"Why a {digit}? (top class, p = {p})")
@@ -102,13 +100,13 @@ def feature_map_grid(layers: Sequence[tuple[str, np.ndarray]], ncols: int = 16,
     Each layer is one mosaic image in one axes (not one axes per map): about ten times cheaper to draw.
     """
     if not layers:
-        fig = _fig(6, 1.2)
+        fig = new_figure(6, 1.2)
         fig.text(0.5, 0.5, "This model has no convolution layers.", ha="center", va="center")
         return fig
     # 1×1 maps (e.g. LeNet-5's C5: 120 values) are laid out as a strip of single pixels.
     mosaics = [_mosaic(m, ncols) if m.shape[1] * m.shape[2] > 1 else _mosaic(m, 40) for _, m in layers]
     heights = [0.35 + 6.6 * mo.shape[0] / max(mo.shape[1], 1) for mo in mosaics]
-    fig = _fig(8.4, sum(heights) + 0.5)
+    fig = new_figure(8.4, sum(heights) + 0.5)
     fig.suptitle(title, fontsize=12, fontweight="bold")
     axes = fig.subplots(len(layers), 1, squeeze=False, height_ratios=heights)[:, 0]
     cmap = matplotlib.colormaps[MAP_CMAP].with_extremes(bad="white")
@@ -125,7 +123,7 @@ def feature_map_grid(layers: Sequence[tuple[str, np.ndarray]], ncols: int = 16,
 
 def lstm_states(image: np.ndarray, states: np.ndarray, row_digits: Sequence[int] | None = None) -> Figure:
     """The LSTM's hidden state after each row (28, H) next to the rows it read, with its running answer."""
-    fig = _fig(8.0, 4.2)
+    fig = new_figure(8.0, 4.2)
     fig.suptitle(f"LSTM hidden state over rows ({states.shape[0]} rows × {states.shape[1]} units)",
                  fontsize=12, fontweight="bold")
     gs = fig.add_gridspec(1, 2, width_ratios=[1, 2.6])
@@ -150,7 +148,7 @@ def lstm_states(image: np.ndarray, states: np.ndarray, row_digits: Sequence[int]
 def probability_bar(probs: np.ndarray, title: str = "Probability per digit") -> Figure:
     """Ten small bars in the digits' colours, the most probable one outlined and labelled."""
     p = np.asarray(probs, float)
-    fig = _fig(3.6, 2.4)
+    fig = new_figure(3.6, 2.4)
     ax = fig.add_subplot()
     top = int(p.argmax())
     bars = ax.bar(range(10), p, color=DIGIT_COLOURS, edgecolor=["black" if d == top else "none" for d in range(10)],
@@ -180,7 +178,7 @@ def _lines(ax: Axes, steps: Sequence[int], probs: np.ndarray) -> None:
 
 def watch_lines(steps: Sequence[int], probs: np.ndarray) -> Figure:
     """One line per digit: the model's probability for the visitor's drawing at each evaluation step."""
-    fig = _fig(5.6, 3.0)
+    fig = new_figure(5.6, 3.0)
     ax = fig.add_subplot()
     p = np.asarray(probs, float).reshape(-1, 10)
     if len(steps):
@@ -192,7 +190,7 @@ def watch_lines(steps: Sequence[int], probs: np.ndarray) -> Figure:
 def watch_figure(steps: Sequence[int], probs: np.ndarray) -> Figure:
     """Predict-while-training in one figure: latest probabilities as bars, and a line per digit over steps."""
     p = np.asarray(probs, float).reshape(-1, 10)
-    fig = _fig(8.4, 2.9)
+    fig = new_figure(8.4, 2.9)
     gs = fig.add_gridspec(1, 2, width_ratios=[1, 2])
     ax0, ax1 = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
     if len(steps):

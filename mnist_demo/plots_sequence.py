@@ -15,12 +15,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .plot_style import new_figure
+
 TARGET, PREDICTION, INPUT = "tab:red", "tab:blue", "0.7"  # the seed draws the target red and the prediction blue
 Y_LIM = (-1.6, 1.6)
 
-
-def _fig(w: float, h: float, dpi: int = 100) -> Figure:
-    return Figure(figsize=(w, h), layout="constrained", dpi=dpi)
 
 
 def _pi_ticks(ax, t0: float, t1: float) -> None:
@@ -34,7 +33,7 @@ def _pi_ticks(ax, t0: float, t1: float) -> None:
 def sincos_frame(t: np.ndarray, y: np.ndarray, y_hat: np.ndarray, x: np.ndarray | None = None,
                  title: str = "") -> Figure:
     """Target cos(t) (red) and the net's prediction (blue) over the windows seen so far; sin(t) input in grey."""
-    fig = _fig(6.4, 2.8)
+    fig = new_figure(6.4, 2.8)
     ax = fig.add_subplot()
     if x is not None:
         ax.plot(t, x, color=INPUT, lw=1, label="input sin(t)")
@@ -52,7 +51,7 @@ def sincos_frame(t: np.ndarray, y: np.ndarray, y_hat: np.ndarray, x: np.ndarray 
 
 def sincos_loss(steps: Sequence[int], losses: Sequence[float], title: str = "MSE per step") -> Figure:
     """The loss of every window on a log axis (the first steps are ~100× the last)."""
-    fig = _fig(5, 2.8)
+    fig = new_figure(5, 2.8)
     ax = fig.add_subplot()
     ax.semilogy(steps, np.maximum(np.asarray(losses, float), 1e-8), color="tab:purple", lw=1.4)
     ax.set_xlabel("step")
@@ -65,7 +64,7 @@ def sincos_loss(steps: Sequence[int], losses: Sequence[float], title: str = "MSE
 def sincos_extrapolation(t_train: np.ndarray, y_train: np.ndarray, yhat_train: np.ndarray,
                          t_new: np.ndarray, y_new: np.ndarray, yhat_new: np.ndarray, mse: float) -> Figure:
     """The last training windows and then unseen t, where the trained net runs on without learning."""
-    fig = _fig(7.5, 3)
+    fig = new_figure(7.5, 3)
     ax = fig.add_subplot()
     if len(t_new):
         ax.axvspan(float(t_new[0]), float(t_new[-1]), color="gold", alpha=0.15, lw=0)
@@ -93,7 +92,7 @@ class SinCosAnimator:
     """
 
     def __init__(self, windows: int = 8, width_px: int = 560, height_px: int = 240, dpi: int = 80) -> None:
-        self.fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi, layout="constrained")
+        self.fig = new_figure(width_px / dpi, height_px / dpi, dpi=dpi)
         self.canvas = FigureCanvasAgg(self.fig)
         ax = self.fig.add_subplot()
         (self._y,) = ax.plot([], [], color=TARGET, lw=2, label="target cos(t)", animated=True)
@@ -167,7 +166,7 @@ def row_highlight(img28: np.ndarray, row: int | None, scale: int = 8) -> np.ndar
 def rows_heatmap(probs: np.ndarray, row: int | None = None, title: str = "") -> Figure:
     """Rows × digits: the probability of each digit if the LSTM stopped after that row (rows run down)."""
     p = np.asarray(probs, float)
-    fig = _fig(4.6, 5.6)
+    fig = new_figure(4.6, 5.6)
     ax = fig.add_subplot()
     im = ax.imshow(p, cmap="viridis", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
     top = p.argmax(1)
@@ -187,7 +186,7 @@ def k_rows_accuracy(acc: np.ndarray, n_images: int, title: str = "") -> Figure:
     """Test accuracy if the LSTM had to answer after reading only the first k rows, k = 1…28."""
     acc = np.asarray(acc, float)
     k = np.arange(1, len(acc) + 1)
-    fig = _fig(6, 3)
+    fig = new_figure(6, 3)
     ax = fig.add_subplot()
     ax.plot(k, acc * 100, marker="o", ms=3, color="tab:green", lw=1.6)
     ax.axhline(10, color="0.6", ls=":", lw=1)

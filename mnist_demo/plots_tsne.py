@@ -13,6 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .plot_style import new_figure
+
 # The seed's colours: cm.rainbow(int(255 * s / 9)) for digit s.
 DIGIT_COLOURS = [colormaps["rainbow"](int(255 * d / 9)) for d in range(10)]
 STYLES = ("seed", "scatter")
@@ -63,7 +65,7 @@ def tsne_map(embedding: np.ndarray, labels: np.ndarray, preds: np.ndarray | None
     labels = np.asarray(labels)
     if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] != labels.shape[0]:
         raise ValueError(f"embedding must be (N, 2) with N labels, got {xy.shape} and {labels.shape}")
-    fig = Figure(figsize=(7.2, 6.0), layout="constrained", dpi=100)
+    fig = new_figure(7.2, 6.0)
     ax = fig.add_subplot()
     size = _glyph_size(len(xy))
     dim = highlight is not None and np.asarray(highlight).any()
@@ -103,7 +105,7 @@ def tsne_frame(embedding: np.ndarray, labels: np.ndarray, step: int, test_acc: f
     """One animation frame: the seed's 'Visualize last layer' with the step and test accuracy in the title."""
     xy = np.asarray(embedding, dtype=float)
     labels = np.asarray(labels)
-    fig = Figure(figsize=size, layout="constrained", dpi=dpi)
+    fig = new_figure(*size, dpi=dpi)
     ax = fig.add_subplot()
     _draw_points(ax, xy, labels, style, _glyph_size(len(xy)) * 0.8)
     (x0, x1), (y0, y1) = _limits(xy)
