@@ -109,7 +109,25 @@ def read_payload(path: Path, expected_name: str | None = None) -> dict[str, Any]
         raise CheckpointError(f"checkpoint {path} is not a mnist_demo format-{FORMAT} file; {hint}")
     if expected_name and payload.get("name") != expected_name:
         raise CheckpointError(f"checkpoint {path} holds {payload.get('name')!r}, not {expected_name!r}; {hint}")
+    problem = _shape_problem(payload)
+    if problem:
+        raise CheckpointError(f"checkpoint {path} is malformed ({problem}); {hint}")
     return payload
+
+
+def _shape_problem(payload: dict[str, Any]) -> str | None:
+    """What is structurally wrong with a well-formed payload (a list for state_dict, ...), or None."""
+    if not isinstance(payload.get("name"), str):
+        return "its name is not a string"
+    state = payload["state_dict"]
+    if not isinstance(state, dict) or not state:
+        return f"state_dict is a {type(state).__name__}, not a non-empty dict of tensors"
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        return "state_dict holds something other than named tensors"
+    for key in ("metrics", "train_config"):
+        if not isinstance(payload.get(key, {}), dict):
+            return f"{key} is a {type(payload[key]).__name__}, not a dict"
+    return None
 
 
 def record_metric(name: str, key: str, value: float, path: Path | None = None) -> Path:
@@ -122,8 +140,15 @@ def record_metric(name: str, key: str, value: float, path: Path | None = None) -
 
 def model_from_payload(payload: dict[str, Any], device: torch.device | str = "cpu") -> nn.Module:
     """Build the payload's model, load its weights in fp32 and put it in eval mode on `device`."""
-    name = payload["name"]
-    model = build_model(name)
+    name = payload.get("name") if isinstance(payload, dict) else None
+    problem = _shape_problem(payload) if isinstance(payload, dict) and "state_dict" in payload else "not a payload"
+    if problem:
+        raise CheckpointError(f"checkpoint for {name!r} is malformed ({problem}); "
+                              f"rebuild it with: {rebuild_command(str(name))}")
+    try:
+        model = build_model(name)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint names an unknown model {name!r} ({exc})") from exc
     state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
     try:
         model.load_state_dict(state)

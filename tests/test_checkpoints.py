@@ -97,3 +97,24 @@ def test_recorded_metric_picks_the_draw_default(tmp_path: Path) -> None:
     assert ModelRegistry("cpu", tmp_path).best() == "simple_cnn"  # "best" = the best reader of real pen digits
     with pytest.raises(CheckpointError, match="missing"):
         record_metric("cnn", SKETCH_METRIC, 0.5, tmp_path / "cnn.pt")
+
+
+@pytest.mark.parametrize("damage", [
+    {"state_dict": [1, 2, 3]},  # a list where the weights go
+    {"state_dict": {}},
+    {"state_dict": {"w": "not a tensor"}},
+    {"name": 7},
+    {"metrics": ["a"]},
+])
+def test_structurally_wrong_checkpoint_is_reported_like_a_corrupt_one(tmp_path: Path, damage: dict) -> None:
+    """A well-formed torch file with the wrong payload shape: CheckpointError naming the fix, not AttributeError."""
+    path = save_checkpoint("mlp", build_model("mlp"), {}, TrainConfig(), tmp_path / "mlp.pt")
+    payload = torch.load(path, weights_only=True)
+    payload.update(damage)
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="malformed|holds"):
+        load_checkpoint("mlp", "cpu", path)
+    from mnist_demo.checkpoints import model_from_payload
+
+    with pytest.raises(CheckpointError):
+        model_from_payload(payload)
