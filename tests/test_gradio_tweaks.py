@@ -46,3 +46,35 @@ def test_value_updates_land_in_the_lazy_entry() -> None:
     session._update_value_in_config(box_id, "changed")
     assert session.config_values[box_id]["props"]["value"] == "changed"
     assert sum(v is not _PENDING for v in dict.values(session.config_values)) == 1, "only that entry was built"
+
+
+def test_no_way_of_reading_the_dict_leaks_the_pending_marker() -> None:
+    def fresh() -> LazyConfigs:
+        return LazyConfigs([1, 2], lambda k: {"id": k})
+
+    expected = {1: {"id": 1}, 2: {"id": 2}}
+    assert dict(fresh()) == expected
+    assert {**fresh()} == expected
+    assert fresh() | {} == expected
+    assert fresh() == expected
+    assert fresh().pop(1) == {"id": 1}
+    assert fresh().setdefault(2, None) == {"id": 2}
+    assert fresh().popitem()[1] is not _PENDING
+    assert "object at" not in repr(fresh())
+    import copy
+    import json
+
+    assert json.loads(json.dumps(fresh())) == {"1": {"id": 1}, "2": {"id": 2}}
+    assert dict(copy.copy(fresh())) == expected
+
+
+def test_patches_refuse_on_another_gradio(monkeypatch) -> None:
+    import gradio
+
+    from ui import gradio_tweaks
+
+    monkeypatch.setattr(gradio, "__version__", "6.99.0")
+    assert not gradio_tweaks.gradio_checked("test patch")
+    with gr.Blocks() as demo:
+        gr.Textbox()
+    assert not gradio_tweaks.queue_budgets(demo, {}, gradio_tweaks.Budget(1, 1))
