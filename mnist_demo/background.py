@@ -97,3 +97,25 @@ def in_background(make: Callable[[], Iterator[T]], stop: threading.Event, *, nic
         if not finished:
             stop.set()
             thread.join(timeout=join_s)
+
+
+def call_niced(fn: Callable[[], T], *, nice: int = TRAIN_NICE, name: str = "niced-call") -> T:
+    """fn() on a new thread at a higher nice value, waited for here; its result returned, its exception raised.
+
+    For CPU-heavy one-off work done for one visitor (a 10,000-point t-SNE map): others' predictions come first.
+    """
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        lower_priority(nice)
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]

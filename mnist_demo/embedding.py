@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import time
 import weakref
@@ -31,6 +32,7 @@ from sklearn.utils.extmath import randomized_svd
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from .background import call_niced
 from .config import CACHE_DIR
 from .data import MnistSplit, load_mnist
 from .fileio import atomic_write
@@ -345,6 +347,26 @@ def _load(path: Path, name: str) -> TsneMap | None:
         return None  # missing or damaged entry: recompute
 
 
+MAP_POINTS = (500, 10_000, 500)  # first, last, step: the t-SNE tab's slider
+MAP_PERPLEXITY = (5, 100, 1)
+
+
+def _snap(value: Any, bounds: tuple[int, int, int], what: str) -> int:
+    lo, hi, step = bounds
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number from {lo} to {hi}, got {str(value)[:40]!r}") from None
+    if not lo <= v <= hi:  # NaN fails this too
+        raise ValueError(f"{what} must be from {lo:,} to {hi:,}, got {value!r}")
+    return int(lo + round((v - lo) / step) * step)
+
+
+def snap_map_request(n: Any, perplexity: Any) -> tuple[int, float]:
+    """(points, perplexity) rounded to the sliders' steps, so every request maps onto a bounded set of maps."""
+    return _snap(n, MAP_POINTS, "points in the map"), float(_snap(perplexity, MAP_PERPLEXITY, "perplexity"))
+
+
 class TsneMaps:
     """Maps per (model, points, perplexity, checkpoint hash): on disk for committed checkpoints, in memory for all.
 
@@ -352,9 +374,12 @@ class TsneMaps:
     so its maps disappear with the visitor's session.
     """
 
-    def __init__(self, cache_dir: Path | None = None, memory_size: int = 16) -> None:
+    def __init__(self, cache_dir: Path | None = None, memory_size: int = 16, max_disk_bytes: int = 100_000_000,
+                 nice: int = 0) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else CACHE_DIR / "tsne"
         self.memory_size = memory_size
+        self.max_disk_bytes = max_disk_bytes  # least recently used files go past this (about 40 maps of 10k)
+        self.nice = nice  # > 0: maps are computed on a lower-priority thread (a shared server)
         self._memory: OrderedDict[tuple, TsneMap] = OrderedDict()
         self._visitors: weakref.WeakKeyDictionary[nn.Module, dict[tuple, TsneMap]] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
@@ -379,6 +404,8 @@ class TsneMaps:
         if path is not None and path.is_file():
             disk = _load(path, key[0])
             if disk is not None:
+                with contextlib.suppress(OSError):
+                    os.utime(path)  # recently used: kept longest by _trim_disk
                 self._remember(model, key, checkpoint_hash, disk)
                 return disk
         return None
@@ -405,16 +432,35 @@ class TsneMaps:
             hit = self._lookup(model, key, checkpoint_hash, path)  # another request may have just made it
             if hit is not None:
                 return hit
-            tmap = compute_map(model, name, split if split is not None else load_mnist(train=False), n,
-                               perplexity, seed)
+            data = split if split is not None else load_mnist(train=False)
+            tmap = (call_niced(lambda: compute_map(model, name, data, n, perplexity, seed), nice=self.nice,
+                               name="tsne-map") if self.nice > 0 else compute_map(model, name, data, n, perplexity,
+                                                                                  seed))
             self.computed += 1
         self._remember(model, key, checkpoint_hash, tmap)
         if path is not None:
             try:
                 _save(tmap, path)
+                self._trim_disk(keep=path)
             except OSError:
                 pass  # a read-only disk only costs the next visitor a recompute
         return tmap
+
+    def _trim_disk(self, keep: Path) -> None:
+        """Remove the least recently used map files until the cache fits max_disk_bytes."""
+        files = []
+        for p in self.cache_dir.glob("*.npz"):
+            with contextlib.suppress(OSError):
+                st = p.stat()
+                files.append((st.st_mtime, st.st_size, p))
+        total = sum(size for _, size, _ in files)
+        for _, size, p in sorted(files):
+            if total <= self.max_disk_bytes:
+                break
+            if p != keep:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    total -= size
 
 
 def _with_source(tmap: TsneMap, source: str) -> TsneMap:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from .models import CLASSIFIERS, get_spec
 from .predict import Prediction, predict_many, predict_probs
 from .preprocess import Preprocessed, preprocess
 from .registry import PEN_METRIC, ModelRegistry
+from .tempfiles import TempFiles
 from .watch import DrawingWatcher, WatchHistory
 
 LIVE_TSNE_POINTS = 500  # seed 000 maps 500 test digits every 50 steps
@@ -43,9 +44,14 @@ class Limits:
     max_train_size: int = 60_000
     max_batch: int = 1024
     max_seconds: float = 3600.0
+    max_models_per_session: int = 20  # a visitor's oldest trained model goes when one more joins
+    max_visitor_models_mb: float = 2000.0  # all visitors' trained models together; the oldest go first
+    max_temp_mb: float = 2000.0  # checkpoints and GIFs written for visitors, all together; the oldest go first
+    cache_ttl_s: int = 3 * 3600  # gradio's copies of outputs and uploads are deleted after this many seconds
 
 
-PUBLIC_LIMITS = Limits(max_epochs=2.0, max_train_size=20_000, max_batch=512, max_seconds=90.0)
+PUBLIC_LIMITS = Limits(max_epochs=2.0, max_train_size=20_000, max_batch=512, max_seconds=90.0,
+                       max_models_per_session=4, max_visitor_models_mb=60.0, max_temp_mb=100.0, cache_ttl_s=900)
 
 
 class VisitorSession:
@@ -59,11 +65,14 @@ class VisitorSession:
         self.stop = threading.Event()
         self.training = False
         self.runs = 0
+        self.folder: Path | None = None  # this visitor's checkpoints and GIFs (TempFiles), made on first use
 
     def close(self) -> None:
-        """Stop any run and drop the models (the session has ended)."""
+        """Stop any run, drop the models and delete the visitor's files (the session has ended)."""
         self.stop.set()
         self.models.clear()
+        TempFiles.remove(self.folder)
+        self.folder = None
 
 
 @dataclass
@@ -100,12 +109,45 @@ def _finite(x: Any, what: str) -> float:
 class Service:
     """Everything the app calls: prediction, live training, evaluation, dataset views."""
 
-    def __init__(self, registry: ModelRegistry, limits: Limits | None = None) -> None:
+    def __init__(self, registry: ModelRegistry, limits: Limits | None = None, temp_root: Path | None = None) -> None:
         self.registry = registry
         self.device = registry.device
         self.limits = limits or Limits()
+        self.files = TempFiles(temp_root, int(self.limits.max_temp_mb * 1e6))
         self._eval_cache: dict[str, tuple[EvalResult, float]] = {}
+        # A visitor's model scored on the test set once (Compare, Evaluate); gone with the model.
+        self._own_eval: weakref.WeakKeyDictionary[nn.Module, tuple[EvalResult, float]] = weakref.WeakKeyDictionary()
         self._cache_lock = threading.Lock()
+        # Every visitor's trained models, oldest first: (session, key, bytes); bounded by max_visitor_models_mb.
+        self._owned: list[tuple[weakref.ref, str, int]] = []
+
+    def visitor_folder(self, session: VisitorSession) -> Path:
+        """The visitor's own folder for files the app writes for them (removed when their session ends)."""
+        if session.folder is None or not session.folder.is_dir():
+            session.folder = self.files.folder()
+        return session.folder
+
+    def adopt(self, session: VisitorSession, key: str, model: nn.Module, meta: dict[str, Any]) -> list[str]:
+        """Add a trained model to the session within the caps; the names of models dropped to make room."""
+        dropped = []
+        while len(session.models) >= max(1, self.limits.max_models_per_session):
+            old = next(iter(session.models))
+            session.models.pop(old)
+            dropped.append(old)
+        session.models[key] = (model, meta)
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
+        budget = self.limits.max_visitor_models_mb * 1e6
+        with self._cache_lock:
+            self._owned = [(r, k, b) for r, k, b in self._owned if (s := r()) is not None and k in s.models]
+            self._owned.append((weakref.ref(session), key, size))
+            total = sum(b for _, _, b in self._owned)
+            while total > budget and len(self._owned) > 1:
+                ref, k, b = self._owned.pop(0)
+                owner = ref()
+                if owner is not None and owner.models.pop(k, None) is not None and owner is session:
+                    dropped.append(k)
+                total -= b
+        return dropped
 
     # ---------- models ----------
     def model_names(self, session: VisitorSession | None = None) -> list[str]:
@@ -273,21 +315,26 @@ class Service:
                    "train_seconds": round(time.perf_counter() - start, 1), "device": str(self.device),
                    "steps": last.step if last else 0, "recipe": "custom"}
         payload = make_payload(name, model, metrics, cfg)
-        session.models[key] = (model, {k: v for k, v in payload.items() if k != "state_dict"})
-        out_dir = Path(tempfile.mkdtemp(prefix="mnist_demo_"))
+        dropped = self.adopt(session, key, model, {k: v for k, v in payload.items() if k != "state_dict"})
+        out_dir = self.visitor_folder(session)
         path = out_dir / f"{name}_run{session.runs}.pt"
         save_payload(payload, path)
+        self.files.enforce(keep=path)  # the oldest files of any visitor go once the total passes the cap
         gif = None
         if live is not None:
             frames = live.close(drain=True, timeout=30)
             if frames:
                 gif = write_gif(frames, out_dir / f"{name}_run{session.runs}_tsne.gif")
+                self.files.enforce(keep=gif)
         x = test.float_images("cpu", 10)
         preds = predict_logits(model, x.to(self.device)).argmax(1).cpu().numpy()
         titles = [f"pred {p} / real {r}" for p, r in zip(preds, test.labels[:10].tolist())]
         status = (f"Done{why}: {name} reached {result.accuracy:.2%} on the 10,000 test images after "
                   f"{metrics['steps']} steps in {metrics['train_seconds']} s. It is now selectable as "
                   f"“{SESSION_PREFIX}{key}” on the Draw tab (for you only).")
+        if dropped:
+            status += (f" To make room, your oldest model{'s' if len(dropped) > 1 else ''} "
+                       f"({', '.join(dropped)}) {'were' if len(dropped) > 1 else 'was'} dropped.")
         yield TrainUpdate(*curves(), 1.0, status, True, result, SESSION_PREFIX + key, path,
                           x[:, 0].numpy(), titles, tsne_gif=gif, **extras())
 
@@ -295,15 +342,19 @@ class Service:
     def evaluation(self, name: str, session: VisitorSession | None = None) -> tuple[EvalResult, float]:
         """(EvalResult on the full test set, inference ms per image); committed models are cached."""
         model, _ = self.resolve(name, session)
+        own = name.startswith(SESSION_PREFIX)
         with self._cache_lock:
-            if name in self._eval_cache and not name.startswith(SESSION_PREFIX):
-                return self._eval_cache[name]
+            hit = self._own_eval.get(model) if own else self._eval_cache.get(name)
+        if hit is not None:
+            return hit
         test = load_mnist(train=False)
         t0 = time.perf_counter()
         res = evaluate(model, test, self.device)
         ms = (time.perf_counter() - t0) * 1000 / len(test)
-        if not name.startswith(SESSION_PREFIX):
-            with self._cache_lock:
+        with self._cache_lock:
+            if own:  # a visitor's model is scored once; the entry goes with the model
+                self._own_eval[model] = (res, ms)
+            else:
                 self._eval_cache[name] = (res, ms)
         return res, ms
 

@@ -181,7 +181,7 @@ def _preset_values(name: str) -> tuple:
 
 def build_sincos_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
     """Lay out the sin→cos tab: controls, the live fit and its loss, then extrapolation and a GIF."""
-    del service, state, pad  # the fit needs no committed model, visitor session or drawing
+    del state, pad  # the fit needs no committed model, visitor session or drawing; GIFs go in service.files
     # None until the first run stores its SinCosControl (gradio deep-copies a State's default; a lock cannot be).
     control = gr.State(None)
     seed = PRESETS["seed"]
@@ -236,11 +236,13 @@ def build_sincos_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> No
         ctl.stop.clear()
         keep = gr.update()
         try:
-            for v in sincos_stream(cfg, int(float(k or 0)), float(speed or 0), ctl.stop.is_set):
+            folder = service.files.folder()  # bounded with every visitor's files (oldest removed first)
+            for v in sincos_stream(cfg, int(float(k or 0)), float(speed or 0), ctl.stop.is_set, gif_dir=folder):
                 progress(v.frame.step / v.frame.total, desc=f"step {v.frame.step}/{v.frame.total}")
                 if v.gif is None:
                     yield v.fit, v.loss, v.status, keep, keep, ctl
                 else:
+                    service.files.enforce(keep=v.gif)
                     yield v.fit, v.loss, v.status, v.extrapolation, str(v.gif), ctl
         finally:
             ctl.running = False

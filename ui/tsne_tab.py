@@ -8,8 +8,16 @@ import gradio as gr
 import numpy as np
 
 from mnist_demo import plots_tsne
+from mnist_demo.background import TRAIN_NICE
 from mnist_demo.checkpoints import checkpoint_path
-from mnist_demo.embedding import TsneMap, TsneMaps, checkpoint_fingerprint, knn_label_accuracy, place_image
+from mnist_demo.embedding import (
+    TsneMap,
+    TsneMaps,
+    checkpoint_fingerprint,
+    knn_label_accuracy,
+    place_image,
+    snap_map_request,
+)
 from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
 
 from .common import friendly_errors, upscale
@@ -29,14 +37,14 @@ def _pct(x: float) -> str:
 
 def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
     """Lay out the t-SNE tab; `pad` is the Draw tab's sketchpad (the drawing to place in the map)."""
-    maps = TsneMaps()
+    maps = TsneMaps(nice=TRAIN_NICE)  # a 10k map is ~13 s of CPU: predictions of other visitors come first
     names = service.model_names()
     default = "cnn" if "cnn" in names else (names[0] if names else None)
 
     def _map(name: str, n: Any, perplexity: Any, session: VisitorSession | None,
              progress: gr.Progress | None = None) -> TsneMap:
         model, _ = service.resolve(name, session)
-        n_pts, perp = int(n), float(perplexity)
+        n_pts, perp = snap_map_request(n, perplexity)  # any float would make (and cache) one more map
         own = name.startswith(SESSION_PREFIX)
         ckpt = None if own else checkpoint_fingerprint(checkpoint_path(name, service.registry.directory))
         if progress is not None:
