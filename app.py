@@ -1,12 +1,15 @@
 """MNIST playground: draw a digit, train classic PyTorch models live, evaluate and explore them.
 
-    python app.py [--share] [--public] [--host H] [--port P] [--device cpu|cuda]
+    python app.py [--share] [--public | --private] [--host H] [--port P] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+from pathlib import Path
+from typing import Any
 
 # gradio's queue rebuilds a pandas summary of its last 10,000 events after every event, for a monitoring page
 # this app does not enable: 6 ms of CPU per prediction at first, 14 ms once the record is full, all of it
@@ -25,7 +28,7 @@ from ui.evaluate_tab import build_evaluate_tab
 from ui.experiments_tab import build_lenet_tab, build_shuffle_tab
 from ui.explain_tab import build_explain_tab
 from ui.eye_tab import build_eye_tab
-from ui.gradio_tweaks import lazy_session_configs
+from ui.gradio_tweaks import Budget, lazy_session_configs, queue_budgets
 from ui.sequence_tab import build_lstm_tab, build_sincos_tab, start_sincos_warm_up
 from ui.train_tab import build_train_tab
 from ui.tsne_tab import build_tsne_tab
@@ -40,10 +43,32 @@ Draw a digit and watch seven classic PyTorch models read it. Train them live on 
 see where they go wrong, and explore the data — all on a laptop CPU."""
 
 
+# Public mode: each concurrency group's own queue budget (events waiting, all visitors) and the events one client
+# may have waiting or running, so a flood of trainings or maps never fills the queue /predict waits in.
+QUEUE_BUDGETS = {
+    "predict": Budget(waiting=64, per_client=8),
+    "train": Budget(waiting=6, per_client=1),  # up to 90 s each, one at a time
+    "tsne": Budget(waiting=8, per_client=1),  # a new 10k map: ~13 s of CPU
+    "evaluate": Budget(waiting=8, per_client=1),
+    "explain": Budget(waiting=16, per_client=2),
+    "experiment": Budget(waiting=4, per_client=1),
+    "sincos": Budget(waiting=8, per_client=1),
+}
+DEFAULT_BUDGET = Budget(waiting=16, per_client=4)
+
+
+def visitor_files_root() -> Path:
+    """Where visitors' checkpoints and GIFs go: inside gradio's cache, so gradio serves them without a copy."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder()) / "mnist_demo"
+
+
 def build_demo(service: Service) -> gr.Blocks:
     """The whole app as a gr.Blocks (not launched)."""
     lazy_session_configs()  # a new visitor's first request: 72 -> 37 ms of CPU (ui/gradio_tweaks.py)
-    with gr.Blocks(title=TITLE) as demo:
+    ttl = int(service.limits.cache_ttl_s)  # gradio's copies of outputs and uploads: deleted after ttl seconds
+    with gr.Blocks(title=TITLE, delete_cache=(max(30, min(300, ttl // 4)), ttl)) as demo:
         gr.Markdown(INTRO)
         for line in service.status_lines():
             gr.Markdown(f"⚠️ {line}")
@@ -79,11 +104,32 @@ def build_demo(service: Service) -> gr.Blocks:
     return demo
 
 
+def serve_options(demo: gr.Blocks, public: bool, max_sessions: int | None = None) -> dict[str, Any]:
+    """Set up the queue of `demo` for public or private serving; the matching launch() keyword arguments.
+
+    Public: per-group queue budgets and per-client caps (QUEUE_BUDGETS; visitors see their place in the queue
+    or a message instead of an endless wait), capped uploads (a drawing is a few kB; 10 MB still takes a phone
+    photo). Errors other than gr.Error stay generic (show_error=False) so no traceback or server path reaches a
+    stranger. gradio keeps every session's state and a copy of the page config until `state_session_capacity`
+    newer sessions have come (measured 0.3-1 MB each): unbounded for a public link, so public mode keeps 300.
+    Queue positions are refreshed once a second (and on joining): gradio's default ("auto") re-sends every
+    waiting visitor's estimate each time any event starts, O(queue) stream writes per prediction.
+    """
+    budgeted = public and queue_budgets(demo, QUEUE_BUDGETS, DEFAULT_BUDGET)
+    # Where the budgets cannot be applied (another gradio version), one bound for all events at least.
+    demo.queue(max_size=64 if public and not budgeted else None, status_update_rate=1)
+    return dict(css=CSS, theme=gr.themes.Soft(), max_file_size="10mb" if public else None, show_error=False,
+                state_session_capacity=max_sessions or (300 if public else 10_000))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags; host and port default to GRADIO_SERVER_NAME / GRADIO_SERVER_PORT."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--share", action="store_true", help="create a public gradio.live link (turns on public mode)")
-    p.add_argument("--public", action="store_true", help="public mode: cap training per visitor")
+    p.add_argument("--public", action="store_true",
+                   help="public mode: per-visitor caps (on anyway with --share, a non-loopback --host or on a Space)")
+    p.add_argument("--private", action="store_true",
+                   help="no public-mode caps even when reachable by others (a trusted network only)")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME"))
     p.add_argument("--port", type=int, default=int(os.environ["GRADIO_SERVER_PORT"])
                    if os.environ.get("GRADIO_SERVER_PORT") else None)
@@ -97,9 +143,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def is_public(args: argparse.Namespace) -> bool:
-    """Public mode: --share, --public, or running on a Hugging Face Space."""
-    return bool(args.share or args.public or os.environ.get("SYSTEM") == "spaces" or os.environ.get("SPACE_ID"))
+    """Public mode: whenever others can reach the app (--share, a non-loopback host, a Hugging Face Space) or
+    --public; --private turns it off."""
+    if getattr(args, "private", False) and not args.public:
+        return False
+    host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    reachable = host not in LOOPBACK and not host.startswith("127.")
+    space = os.environ.get("SYSTEM") == "spaces" or bool(os.environ.get("SPACE_ID"))
+    return bool(args.share or args.public or reachable or space)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,26 +166,21 @@ def main(argv: list[str] | None = None) -> None:
     limit_arenas(2)  # before any thread starts: per-thread arenas made the soak grow ~240 MB a minute
     trim_every(30.0)  # hand memory freed after training runs and t-SNE maps back to the OS
     args = parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.getLogger("ui").addHandler(handler)  # the patches of ui/gradio_tweaks.py say what they changed
+    logging.getLogger("ui").setLevel(logging.INFO)
     # One intra-op thread by default: the server runs training, the live t-SNE worker and visitors'
     # predictions at the same time, and OpenMP threads competing for 2 cores were measured 10-40x slower.
     torch.set_num_threads(args.threads or 1)
     public = is_public(args)
+    print(f"public mode {'on' if public else 'off'}" + ("" if public else " (only this machine should reach it)"))
     registry = ModelRegistry(pick_device(args.device))
     registry.load_all()
-    service = Service(registry, PUBLIC_LIMITS if public else Limits())
+    service = Service(registry, PUBLIC_LIMITS if public else Limits(), temp_root=visitor_files_root())
     demo = build_demo(service)
-    # Public: a bounded queue (visitors see their place in it, or "queue full" instead of an endless wait) and
-    # capped uploads (a drawing is a few kB; 10 MB still takes a phone photo). Errors other than gr.Error stay
-    # generic (show_error=False) so no traceback or server path reaches a stranger.
-    # gradio keeps every session's state and a copy of the page config until `state_session_capacity` newer
-    # sessions have come (measured 0.3-1 MB each): unbounded for a public link, so public mode keeps 300.
-    # Queue positions are refreshed once a second (and on joining): gradio's default ("auto") re-sends every
-    # waiting visitor's estimate each time any event starts, O(queue) stream writes per prediction.
-    demo.queue(max_size=64 if public else None, status_update_rate=1)
-    sessions = args.max_sessions or (300 if public else 10_000)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS,
-                theme=gr.themes.Soft(), max_file_size="10mb" if public else None, show_error=False,
-                state_session_capacity=sessions)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                **serve_options(demo, public, args.max_sessions))
 
 
 if __name__ == "__main__":
