@@ -62,6 +62,6 @@ def build_evaluate_tab(service: Service, state: gr.State) -> gr.Dropdown:
     table = gr.Dataframe(headers=COMPARE_COLS, label="All models", interactive=False, elem_id="compare-table")
     go.click(run, [model, state], [summary, per_class, confusion, gallery, grid], api_name="evaluate",
              concurrency_id="evaluate", concurrency_limit=2, show_progress_on=[summary])
-    compare_btn.click(compare, state, [table, ranking], api_name="compare", concurrency_id="evaluate", concurrency_limit=2,
-                      show_progress_on=[table])
+    compare_btn.click(compare, state, [table, ranking], api_name="compare", concurrency_id="evaluate",
+                      concurrency_limit=2, show_progress_on=[table])
     return model
