@@ -155,9 +155,10 @@ class Service:
         own = [SESSION_PREFIX + n for n in (session.models if session else {})]
         return self.registry.available() + own
 
-    def best_model(self) -> str:
-        """The model (or ensemble) that reads real handwriting of unseen writers best, else the most accurate."""
-        return self.registry.best(PEN_METRIC)
+    def best_model(self, single: bool = False) -> str:
+        """The model (or ensemble, unless `single`: tabs that look inside one network) that reads real
+        handwriting of unseen writers best, else the most accurate."""
+        return self.registry.best(PEN_METRIC, single=single)
 
     def draw_choices(self, session: VisitorSession | None = None) -> list[tuple[str, str]]:
         """(label, name) for the Draw tab and the API: 'best', the committed models, the ensemble, then yours."""
@@ -367,14 +368,19 @@ class Service:
                 for i in wrong]
 
     def comparison(self, session: VisitorSession | None = None) -> list[list[Any]]:
-        """Rows [model, seed, params, accuracy %, inference ms/image, recipe] for every available model."""
+        """Rows [model, seed, params, accuracy %, real pen %, inference ms/image, recipe] for every available model.
+
+        "real pen" is the recorded top-1 on held-out writers' pen digits (benchmarks/pen_accuracy.py --record;
+        the pen data is not needed at run time), None for a visitor's own models."""
         rows = []
         for name in self.model_names(session):
             model, meta = self.resolve(name, session)
             res, ms = self.evaluation(name, session)
             base = name[len(SESSION_PREFIX):].split(" #")[0] if name.startswith(SESSION_PREFIX) else name
+            pen = meta.get("metrics", {}).get(PEN_METRIC)
             rows.append([name, get_spec(base).seed_file, sum(p.numel() for p in model.parameters()),
-                         round(res.accuracy * 100, 2), round(ms, 4), meta.get("metrics", {}).get("recipe", "?")])
+                         round(res.accuracy * 100, 2), round(pen * 100, 2) if pen is not None else None,
+                         round(ms, 4), meta.get("metrics", {}).get("recipe", "?")])
         return rows
 
     # ---------- dataset ----------
