@@ -73,6 +73,7 @@ class RawClient:
         comps = {c["id"]: c for c in cfg["components"]}
         self.state_ids = {i for i, c in comps.items() if c.get("type") == "state"}
         self.pad_id = next(i for i, c in comps.items() if c.get("props", {}).get("elem_id") == "pad")
+        self.messages: list[dict] = []  # every stream message result() has read, in order
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -121,6 +122,7 @@ class RawClient:
                 if not line.startswith("data:"):
                     continue
                 msg = json.loads(line[5:])
+                self.messages.append(msg)
                 if msg.get("event_id") not in (None, event_id):
                     continue
                 if msg.get("msg") == "process_completed":

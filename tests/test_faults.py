@@ -369,7 +369,8 @@ def public_app(monkeypatch) -> Iterator[tuple[str, dict]]:
 def test_public_mode_caps_uploads_queue_and_training(public_app, tmp_path) -> None:
     url, kw = public_app
     demo = kw["demo"]
-    assert demo._queue.max_size and demo._queue.max_size <= 100  # a full queue says so instead of growing
+    # each kind of job has its own queue budget (a full one says so instead of growing), not one max_size for all
+    assert demo._queue.max_size is None and demo._queue_budgets["train"].waiting <= 100
     assert kw.get("max_file_size") and kw.get("show_error") in (None, False)
     big = tmp_path / "big.png"
     big.write_bytes(b"\0" * (12 * 1024 * 1024))
@@ -384,41 +385,47 @@ def test_public_mode_caps_uploads_queue_and_training(public_app, tmp_path) -> No
 
 @needs_mnist
 def test_public_queue_tells_visitors_their_place_and_when_it_is_full(public_app) -> None:
-    from gradio_client.utils import Status
+    from tests.attackhelpers import RawClient, top_label
 
     url, kw = public_app
-    max_size = kw["demo"]._queue.max_size
-    a, b = local_client(url), local_client(url)
+    max_size = kw["demo"]._queue_budgets["train"].waiting  # the train group's budget; one run per client
+    a = local_client(url)
     job_a = a.submit("mlp", "seed", 2, 64, 0.003, "adam", 20000, None, api_name="/train")  # takes the one slot
     deadline = time.monotonic() + 120
     while not job_a.outputs() and time.monotonic() < deadline:  # A's run has started streaming
         time.sleep(0.2)
     assert job_a.outputs(), "visitor A's run never started"
-    job_b = b.submit("mlp", "seed", 0.05, 64, 0.003, "adam", 1000, None, api_name="/train")
-    status = job_b.status()
-    while status.rank is None and time.monotonic() < deadline:
+    # B is another client (another address): A's run does not count against B's one-run allowance.
+    b_raw = RawClient(url, "127.0.0.3")
+    r, b_session = b_raw.join("train", ["mlp", "seed", 0.05, 64, 0.003, "adam", 1000, None, False])
+    assert r.status_code == 200
+    b_done: list = []
+    reader = threading.Thread(target=lambda: b_done.append(b_raw.result(b_session, r.json()["event_id"])))
+    reader.start()
+    while not b_raw.messages and time.monotonic() < deadline:
         time.sleep(0.1)
-        status = job_b.status()
-    assert status.code == Status.IN_QUEUE and status.rank == 0 and status.queue_size >= 1  # B sees its place
-    # Fill the rest of the queue with raw joins for /train (each would fail fast on its unknown model).
-    config = httpx.get(f"{url}config", timeout=30).json()
-    fn = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "train")
-    n_inputs = len(config["dependencies"][fn]["inputs"])
+    first = b_raw.messages[0]
+    assert first["msg"] == "estimation" and first["rank"] == 0 and first["queue_size"] >= 1  # B sees its place
+    # Fill the rest of the train group's budget with joins from other clients (each fails fast: unknown model).
     answers = []
-    for i in range(max_size + 1):
-        data = ["no-such-model", "seed", 1, 64, 0.001, "adam", 1000] + [None] * (n_inputs - 7)
-        r = httpx.post(f"{url}gradio_api/queue/join", timeout=30,
-                       json={"data": data, "fn_index": fn, "session_hash": f"filler{i}", "event_data": None})
+    fillers = [RawClient(url, f"127.0.2.{i + 1}") for i in range(max_size + 1)]
+    for c in fillers:
+        r, _ = c.join("train", ["no-such-model", "seed", 1, 64, 0.001, "adam", 1000, None, False])
         answers.append((r.status_code, r.text))
-    assert all(code == 200 for code, _ in answers[:max_size - 1])  # B and these fill the queue ...
-    assert answers[-1][0] == 503 and "Queue is full" in answers[-1][1]  # ... and the next one is told so
+    assert all(code == 200 for code, _ in answers[:max_size - 1])  # B and these fill the budget ...
+    assert answers[-1][0] == 503 and "Too many requests of this kind" in answers[-1][1]  # ... the next is told so
+    assert top_label(RawClient(url, "127.0.0.4").predict()) == "7"  # predictions have their own budget
     # Stop skips the queue: the browser posts it straight to /run/ (gradio_client would join the full queue).
+    config = httpx.get(f"{url}config", timeout=30).json()
     fn_stop = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "stop_training")
     r = httpx.post(f"{url}gradio_api/run/stop_training", timeout=30,
                    json={"data": [None], "fn_index": fn_stop, "session_hash": a.session_hash})
     assert r.status_code == 200 and "Stopping" in r.json()["data"][0]
     job_a.result(timeout=300)
-    assert job_b.result(timeout=300)  # B's run still happens once A's ends
+    reader.join(timeout=300)
+    assert b_done and b_done[0].ok  # B's run still happens once A's ends
+    for c in [b_raw, *fillers]:
+        c.close()
     queue = kw["demo"]._queue
     while (len(queue) or any(queue.active_jobs)) and time.monotonic() < deadline + 120:
         time.sleep(0.2)  # the fillers are answered here, inside the test (their errors are its output)

@@ -236,13 +236,15 @@ def build_sincos_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> No
         ctl.stop.clear()
         keep = gr.update()
         try:
-            folder = service.files.folder()  # bounded with every visitor's files (oldest removed first)
+            # with every visitor's files, bounded (oldest removed first); a tab built without a service: a temp dir
+            folder = service.files.folder() if service is not None else None
             for v in sincos_stream(cfg, int(float(k or 0)), float(speed or 0), ctl.stop.is_set, gif_dir=folder):
                 progress(v.frame.step / v.frame.total, desc=f"step {v.frame.step}/{v.frame.total}")
                 if v.gif is None:
                     yield v.fit, v.loss, v.status, keep, keep, ctl
                 else:
-                    service.files.enforce(keep=v.gif)
+                    if service is not None:
+                        service.files.enforce(keep=v.gif)
                     yield v.fit, v.loss, v.status, v.extrapolation, str(v.gif), ctl
         finally:
             ctl.running = False
