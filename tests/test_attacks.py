@@ -167,6 +167,23 @@ def test_training_flood_from_fresh_sessions_is_refused_and_predict_still_works(s
     assert_visitor_predicts(v)
 
 
+def test_joins_sent_at_once_cannot_all_pass_the_per_client_cap(server: dict) -> None:
+    """20 /predict joins from one client at the same instant (fresh sessions): at most its 8 get in."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app import QUEUE_BUDGETS
+
+    a, v = server["attacker"], server["visitor"]
+    pad = a.pad_value()
+    with ThreadPoolExecutor(20) as pool:
+        joins = list(pool.map(lambda _: a.join("predict", [pad, "cnn"]), range(20)))
+    accepted = [(r, s) for r, s in joins if r.status_code == 200]
+    assert len(accepted) <= QUEUE_BUDGETS["predict"].per_client
+    assert all("already have" in r.json()["detail"] for r, _ in joins if r.status_code != 200)
+    assert all(top_label(a.result(s, r.json()["event_id"])) == "7" for r, s in accepted)  # those are served
+    assert_visitor_predicts(v)
+
+
 @pytest.mark.mnist
 def test_map_flood_and_odd_perplexities(server: dict) -> None:
     a, v = server["attacker"], server["visitor"]

@@ -20,6 +20,7 @@ counts every event of every endpoint together, so 64 queued trainings locked eve
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -211,6 +212,14 @@ def queue_budgets(demo: Any, budgets: dict[str, Budget], default: Budget) -> boo
 
     async def push(self: Any, body: Any, request: Any, username: Any) -> Any:
         table = getattr(self.blocks, "_queue_budgets", None)  # None: an app without budgets (private mode)
+        if not table:
+            return await original(self, body, request, username)
+        # One join at a time from the check until the event is queued: joins sent at once cannot all pass.
+        lock = self.__dict__.setdefault("_budget_lock", asyncio.Lock())
+        async with lock:
+            return await budgeted_push(self, table, body, request, username)
+
+    async def budgeted_push(self: Any, table: dict, body: Any, request: Any, username: Any) -> Any:
         if table and body.fn_index is not None and isinstance(getattr(self, "event_queue_per_concurrency_id",
                                                                            None), dict):
             try:
