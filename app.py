@@ -30,6 +30,7 @@ from ui.explain_tab import build_explain_tab
 from ui.eye_tab import build_eye_tab
 from ui.gradio_tweaks import Budget, lazy_session_configs, queue_budgets
 from ui.sequence_tab import build_lstm_tab, build_sincos_tab, start_sincos_warm_up
+from ui.teach_tab import build_teach_tab
 from ui.train_tab import build_train_tab
 from ui.tsne_tab import build_tsne_tab
 
@@ -84,6 +85,8 @@ def build_demo(service: Service) -> gr.Blocks:
                 build_explain_tab(service, state, draw["pad"])
             with gr.Tab("Train", id="train"):
                 train_tab = gr.Column()  # filled below, once the Evaluate dropdown exists
+            with gr.Tab("Teach it", id="teach") as teach_tab:
+                teach_col = gr.Column()  # filled below, like Train
             with gr.Tab("Evaluate", id="evaluate"):
                 eval_model = build_evaluate_tab(service, state)
             with gr.Tab("t-SNE", id="tsne"):
@@ -100,6 +103,8 @@ def build_demo(service: Service) -> gr.Blocks:
                 build_dataset_tab(service)
         with train_tab:
             build_train_tab(service, state, draw["model"], [eval_model], pad=draw["pad"])
+        with teach_col:
+            build_teach_tab(service, state, draw["model"], [eval_model], tab=teach_tab)
     start_sincos_warm_up()  # after the LeNet-5 tab's torch.fx tracing, which would break a model run beside it
     return demo
 

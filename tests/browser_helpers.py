@@ -455,6 +455,18 @@ def check_train(app: AppPage, epochs: float = 1, train_size: int = 3_000, stop: 
     app.wait_idle()
 
 
+@tab_check("Teach it", "teach")
+def check_teach(app: AppPage) -> None:
+    """The Draw tab's "Wrong? It's a:" row saves the drawing with its label; the Teach it tab lists it."""
+    app.open_tab("Draw")
+    app.act(f"#wrong-{app.drawn}")
+    app.expect_text("#wrong-note", f"Saved as a {app.drawn}")
+    app.open_tab("Teach it")  # selecting the tab refreshes the visitor's set
+    app.expect_text("#teach-summary", re.compile(r"\d+ of 300"))
+    app.expect_text("#teach-summary", f"{app.drawn}: 1")
+    app.expect_image("#teach-gallery")
+
+
 @tab_check("Evaluate", "evaluate", mnist=True)
 def check_evaluate(app: AppPage) -> None:
     """Score the default model on the test set: accuracy, mistakes gallery."""

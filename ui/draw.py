@@ -12,6 +12,7 @@ from mnist_demo.predict import Prediction, predict_probs
 from mnist_demo.service import Service, VisitorSession
 
 from .common import BRUSH_RADIUS, CANVAS, DRAW_A_DIGIT, Sketchpad, blank_pad, friendly_errors, upscale
+from .teach_tab import correction_row
 
 TABLE_COLS = ["model", "top-1", "confidence", "2nd", "latency (ms)"]
 
@@ -63,6 +64,7 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
         with gr.Column(scale=6, min_width=320):
             message = gr.Markdown("✏️ **Draw a digit** on the pad.", elem_id="draw-message")
             label = gr.Label(num_top_classes=3, label="Top 3", elem_id="label")
+            correction_row(state, pad)  # "Wrong? It's a: [0]…[9]" saves the drawing to the visitor's set
             # The label goes above, not on the image: gradio overlays labels on a 180 px picture's top.
             gr.Markdown("**What the model sees** (28×28)", elem_id="seen-title")
             seen = gr.Image(label="What the model sees (28×28)", show_label=False, height=180, width=180,
