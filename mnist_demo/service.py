@@ -163,7 +163,9 @@ class Service:
     def draw_choices(self, session: VisitorSession | None = None) -> list[tuple[str, str]]:
         """(label, name) for the Draw tab and the API: 'best', the committed models, the ensemble, then yours."""
         own = [SESSION_PREFIX + n for n in (session.models if session else {})]
-        return [(f"best (now {self.best_model()})", BEST), *[(n, n) for n in self.registry.choices() + own]]
+        committed = self.registry.choices()
+        best = [(f"best (now {self.best_model()})", BEST)] if committed else []  # no checkpoint loads: no "best"
+        return [*best, *[(n, n) for n in committed + own]]
 
     def resolve(self, name: str, session: VisitorSession | None = None) -> tuple[nn.Module, dict[str, Any]]:
         """(model, metadata) for a committed name or a 'yours: …' session name."""
