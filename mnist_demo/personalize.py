@@ -41,7 +41,7 @@ class PersonalizeConfig:
 
     steps: int = 100  # optimiser steps
     batch_size: int = 64
-    own_share: float = 0.25  # part of each batch drawn from the person's digits (the rest is replay)
+    own_share: float = 0.5  # part of each batch drawn from the person's digits (the rest is replay)
     lr: float = 3e-4  # Adam, cosine-decayed to 0 over `steps`
     label_smoothing: float = 0.05
     augment: Augment = field(default_factory=lambda: TEACH_AUGMENT)
@@ -103,12 +103,32 @@ class TeachReport:
         return self.holdout_ids[ok_b & ~ok_t]
 
 
+class Replay:
+    """Several labelled splits sampled as one, without concatenating them (no second copy of MNIST in memory)."""
+
+    def __init__(self, *parts: MnistSplit) -> None:
+        self.parts = tuple(p for p in parts if len(p))
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def sample(self, k: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """k random (image uint8 (k, 28, 28), label (k,)) pairs drawn uniformly over all parts."""
+        idx = torch.randint(len(self), (k,), generator=gen)
+        x, y = torch.empty((k, 28, 28), dtype=torch.uint8), torch.empty(k, dtype=torch.long)
+        for part, lo, hi in zip(self.parts, self.offsets[:-1], self.offsets[1:]):
+            m = (idx >= int(lo)) & (idx < int(hi))
+            x[m], y[m] = part.images[idx[m] - int(lo)], part.labels[idx[m] - int(lo)]
+        return x, y
+
+
 @lru_cache(maxsize=2)
-def replay_set(pen: bool = True) -> tuple[MnistSplit, str]:
+def replay_set(pen: bool = True) -> tuple[Replay, str]:
     """(MNIST's 60k training digits + the cached pen renders of the training writers, a description).
 
     The pen renders are used only when already cached (rendering them takes minutes): MNIST alone otherwise.
-    Built once per process (about 70 MB).
+    Kept once per process: MNIST is load_mnist's own copy, the renders add ~24 MB.
     """
     train = load_mnist(train=True)
     if pen:
@@ -118,9 +138,8 @@ def replay_set(pen: bool = True) -> tuple[MnistSplit, str]:
 
         if (cache_dir() / f"pen_train_{PEN_RENDERS}_11_v{pr.VERSION}.pt").exists():
             extra = pr.pen_renders(PEN_RENDERS)
-            return (MnistSplit(torch.cat([train.images, extra.images]), torch.cat([train.labels, extra.labels])),
-                    f"MNIST's {len(train):,} training digits + {len(extra):,} pen renders")
-    return train, f"MNIST's {len(train):,} training digits"
+            return Replay(train, extra), f"MNIST's {len(train):,} training digits + {len(extra):,} pen renders"
+    return Replay(train), f"MNIST's {len(train):,} training digits"
 
 
 def _as_float(images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -140,7 +159,7 @@ def _check_labels(labels: np.ndarray, n: int) -> torch.Tensor:
 
 
 def personalize(model: nn.Module, images: np.ndarray, labels: np.ndarray, cfg: PersonalizeConfig | None = None,
-                replay: MnistSplit | None = None, ids: np.ndarray | None = None,
+                replay: Replay | MnistSplit | None = None, ids: np.ndarray | None = None,
                 should_stop: Callable[[], bool] | None = None) -> Iterator[PersonalizeEvent]:
     """Fine-tune a copy of `model` on images (N, 28, 28) with labels (N,) mixed with `replay`; yields events.
 
@@ -166,6 +185,8 @@ def personalize(model: nn.Module, images: np.ndarray, labels: np.ndarray, cfg: P
     tuned.train()
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # dropout
+    if isinstance(replay, MnistSplit):
+        replay = Replay(replay)
     k_own = max(1, round(cfg.batch_size * cfg.own_share)) if replay is not None and len(replay) else cfg.batch_size
     k_rep = cfg.batch_size - k_own
     opt = torch.optim.Adam(tuned.parameters(), lr=cfg.lr)
@@ -178,9 +199,9 @@ def personalize(model: nn.Module, images: np.ndarray, labels: np.ndarray, cfg: P
         seen.update(ids_arr[pick.numpy()].tolist())
         xb, yb = own_x[pick], own_y[pick]
         if k_rep:
-            r = torch.randint(len(replay), (k_rep,), generator=gen)
-            xb = torch.cat([xb, replay.images[r].unsqueeze(1).float().div_(255.0)])
-            yb = torch.cat([yb, replay.labels[r]])
+            rx, ry = replay.sample(k_rep, gen)
+            xb = torch.cat([xb, rx.unsqueeze(1).float().div_(255.0)])
+            yb = torch.cat([yb, ry])
         xb = augment_batch(xb, yb, cfg.augment, gen)
         loss = F.cross_entropy(tuned(xb.to(device)), yb.to(device), label_smoothing=cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
@@ -230,7 +251,8 @@ def predict_labels(model: nn.Module, images: np.ndarray) -> np.ndarray:
 
 
 def teach(model: nn.Module, images: np.ndarray, labels: np.ndarray, ids: np.ndarray | None = None,
-          cfg: PersonalizeConfig | None = None, replay: MnistSplit | None = None, mnist_test: MnistSplit | None = None,
+          cfg: PersonalizeConfig | None = None, replay: Replay | MnistSplit | None = None,
+          mnist_test: MnistSplit | None = None,
           mnist_base: float | None = None, holdout: float = HOLDOUT_FRACTION,
           should_stop: Callable[[], bool] | None = None) -> Iterator[PersonalizeEvent | TeachReport]:
     """Hold out a fixed part of the drawings, fine-tune on the rest, compare; yields events, then a TeachReport.

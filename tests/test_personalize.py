@@ -24,7 +24,15 @@ from mnist_demo.my_digits import (
     raw_thumbnail,
     read_npz,
 )
-from mnist_demo.personalize import PersonalizeConfig, TeachReport, personalize, predict_labels, split_holdout, teach
+from mnist_demo.personalize import (
+    PersonalizeConfig,
+    Replay,
+    TeachReport,
+    personalize,
+    predict_labels,
+    split_holdout,
+    teach,
+)
 from mnist_demo.service import VisitorSession
 from mnist_demo.teaching import my_digits, next_prompt, save_drawing
 from tests.conftest import needs_mnist
@@ -150,6 +158,17 @@ def test_raw_thumbnail_is_downscaled_ink() -> None:
 def _replay() -> MnistSplit:
     imgs, labels = bars(400, seed=5)
     return MnistSplit(torch.from_numpy(imgs), torch.from_numpy(labels))
+
+
+def test_replay_samples_every_part_without_concatenating() -> None:
+    ones = MnistSplit(torch.full((50, 28, 28), 1, dtype=torch.uint8), torch.full((50,), 1))
+    twos = MnistSplit(torch.full((150, 28, 28), 2, dtype=torch.uint8), torch.full((150,), 2))
+    pool = Replay(ones, MnistSplit(torch.zeros((0, 28, 28), dtype=torch.uint8), torch.zeros(0, dtype=torch.long)),
+                  twos)
+    assert len(pool) == 200 and pool.parts[0] is ones and pool.parts[1] is twos  # the splits themselves, no copy
+    x, y = pool.sample(4000, torch.Generator().manual_seed(0))
+    assert torch.equal(x[:, 0, 0].long(), y)  # each image comes with its own label
+    assert 0.2 < float((y == 1).float().mean()) < 0.3  # uniform over all 200 digits
 
 
 def test_split_holdout_is_per_digit_and_disjoint() -> None:
