@@ -7,9 +7,11 @@ a trained conv LeNet-5 into the FC variant and comparing logits on the test set.
 
 from __future__ import annotations
 
+import json
 import operator
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,6 +22,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from .data import MnistSplit
 from .engine import predict_logits
+from .fileio import atomic_write
 from .models import LeNet5, LeNet5FC
 
 TABLE_COLUMNS = ("layer", "operation", "output", "parameters", "arithmetic")
@@ -185,3 +188,35 @@ def first_layer_maps(model: nn.Module, image: np.ndarray) -> np.ndarray:
     device = next(model.parameters()).device
     x = torch.from_numpy(img).to(device)[None, None]
     return model.c1(model.normalise(x))[0].cpu().numpy()
+
+
+# The two variants' layer tables, traced once and shipped: tracing (torch.fx) at app start cost ~0.5 s and
+# patches nn.Module.__call__ process-wide while it runs, so no model may run beside it.
+TABLES_PATH = Path(__file__).resolve().parent / "results" / "lenet_tables.json"
+TABLE_MODELS = ("lenet5", "lenet5_fc")
+
+
+def traced_tables() -> dict[str, list[LayerRow]]:
+    """Both LeNet-5 variants' layer tables, traced now from fresh models (the shapes do not depend on weights)."""
+    from .models import build_model
+
+    return {name: layer_table(build_model(name).eval()) for name in TABLE_MODELS}
+
+
+def write_tables(path: Path = TABLES_PATH) -> Path:
+    """Trace both variants and write their tables as JSON (`python -m mnist_demo.lenet_anatomy`)."""
+    data = {name: [r.as_list() for r in rows] for name, rows in traced_tables().items()}
+    return atomic_write(path, lambda fh: fh.write(json.dumps(data, ensure_ascii=False, indent=1) + "\n"), text=True)
+
+
+def shipped_tables(path: Path = TABLES_PATH) -> dict[str, list[LayerRow]]:
+    """The shipped layer tables; traced now when the file is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {name: [LayerRow(*row) for row in data[name]] for name in TABLE_MODELS}
+    except (OSError, ValueError, KeyError, TypeError):
+        return traced_tables()
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_tables()}")

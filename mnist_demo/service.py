@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,13 +22,15 @@ from .config import TrainConfig
 from .data import MnistSplit, load_mnist
 from .engine import EvalResult, evaluate, predict_logits, train_classifier
 from .ensemble import ENSEMBLE
-from .live_tsne import Frame, LiveTSNE, write_gif
 from .models import CLASSIFIERS, get_spec
 from .predict import Prediction, predict_many, predict_probs
 from .preprocess import Preprocessed, preprocess
 from .registry import PEN_METRIC, ModelRegistry
 from .tempfiles import TempFiles
 from .watch import DrawingWatcher, WatchHistory
+
+if TYPE_CHECKING:  # live_tsne pulls in openTSNE and scikit-learn (~2 s): imported when a run asks for a map
+    from .live_tsne import Frame, LiveTSNE
 
 LIVE_TSNE_POINTS = 500  # seed 000 maps 500 test digits every 50 steps
 
@@ -249,7 +251,11 @@ class Service:
             raise RuntimeError("you already have a training run going; stop it or wait for it to finish")
         session.training = True
         session.stop.clear()
-        live = LiveTSNE() if live_map else None
+        live = None
+        if live_map:
+            from .live_tsne import LiveTSNE
+
+            live = LiveTSNE()
         try:  # on its own low-priority thread: other visitors' predictions come first (see background.py)
             yield from in_background(lambda: self._train(name, cfg, session, drawing, live), session.stop,
                                      name=f"train-{name}")
@@ -327,6 +333,8 @@ class Service:
         if live is not None:
             frames = live.close(drain=True, timeout=30)
             if frames:
+                from .live_tsne import write_gif
+
                 gif = write_gif(frames, out_dir / f"{name}_run{session.runs}_tsne.gif")
                 self.files.enforce(keep=gif)
         x = test.float_images("cpu", 10)

@@ -16,8 +16,8 @@ from mnist_demo.lenet_anatomy import (
     WHY_CONV_IS_FC,
     first_layer_filters,
     first_layer_maps,
-    layer_table,
     logit_difference,
+    shipped_tables,
     transfer_c5_to_fc,
 )
 from mnist_demo.models import build_model
@@ -66,10 +66,11 @@ def build_lenet_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> Non
     gr.Markdown("Seed 001 asks where LeNet-5's **120** comes from. The tables below are traced from the real "
                 "networks (shapes measured by running them, not typed in): MNIST's 28×28 is padded by 2 to "
                 "act like the paper's 32×32, then 6@28×28 → 6@14×14 → 16@10×10 → 16@5×5 → 120.")
+    tables = shipped_tables()  # traced by `python -m mnist_demo.lenet_anatomy`: no torch.fx at app start
     with gr.Row(equal_height=False):
         for name in LENET_VARIANTS:
-            model, meta = _lenet(service, name)
-            rows = layer_table(model)
+            _model, meta = _lenet(service, name)
+            rows = tables[name]
             with gr.Column(min_width=420):
                 gr.Markdown(_lenet_header(name, meta, rows[-1].parameters))
                 gr.Dataframe(pd.DataFrame([r.as_list() for r in rows], columns=list(TABLE_COLUMNS)),

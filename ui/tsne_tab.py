@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
@@ -10,17 +11,12 @@ import numpy as np
 from mnist_demo import plots_tsne
 from mnist_demo.background import TRAIN_NICE
 from mnist_demo.checkpoints import checkpoint_path
-from mnist_demo.embedding import (
-    TsneMap,
-    TsneMaps,
-    checkpoint_fingerprint,
-    knn_label_accuracy,
-    place_image,
-    snap_map_request,
-)
 from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
 
 from .common import friendly_errors, upscale
+
+if TYPE_CHECKING:  # mnist_demo.embedding imports openTSNE and scikit-learn (~2 s): loaded on the first map
+    from mnist_demo.embedding import TsneMap, TsneMaps
 
 INTRO = ("Each point is one of the first N test digits, placed by **t-SNE** so that digits the model's *last "
          "hidden layer* sees as similar land close together — seed 000's “Visualize last layer”. Points are "
@@ -37,21 +33,36 @@ def _pct(x: float) -> str:
 
 def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
     """Lay out the t-SNE tab; `pad` is the Draw tab's sketchpad (the drawing to place in the map)."""
-    maps = TsneMaps(nice=TRAIN_NICE)  # a 10k map is ~13 s of CPU: predictions of other visitors come first
+    holder: list[TsneMaps] = []  # made on the first map: importing openTSNE stays out of the app's start
+    lock = threading.Lock()
+
+    def maps() -> TsneMaps:
+        with lock:
+            if not holder:
+                from mnist_demo.embedding import TsneMaps
+
+                # a 10k map is ~13 s of CPU: other visitors' predictions come first
+                holder.append(TsneMaps(nice=TRAIN_NICE))
+            return holder[0]
+
     names = service.model_names()
     default = "cnn" if "cnn" in names else (names[0] if names else None)
 
     def _map(name: str, n: Any, perplexity: Any, session: VisitorSession | None,
              progress: gr.Progress | None = None) -> TsneMap:
+        from mnist_demo.embedding import checkpoint_fingerprint, snap_map_request
+
         model, _ = service.resolve(name, session)
         n_pts, perp = snap_map_request(n, perplexity)  # any float would make (and cache) one more map
         own = name.startswith(SESSION_PREFIX)
         ckpt = None if own else checkpoint_fingerprint(checkpoint_path(name, service.registry.directory))
         if progress is not None:
             progress(0.1, desc=f"t-SNE of {n_pts:,} last-layer vectors (cached after the first time)…")
-        return maps.get(model, name, n_pts, perp, ckpt)
+        return maps().get(model, name, n_pts, perp, ckpt)
 
     def _summary(tm: TsneMap) -> str:
+        from mnist_demo.embedding import knn_label_accuracy
+
         how = {"computed": f"computed in {tm.seconds:.1f} s (cached now)", "memory": "from the cache",
                "disk": "from the disk cache"}[tm.source]
         wrong = int((tm.preds != tm.labels).sum())
@@ -98,6 +109,8 @@ def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None
         pre = service.preprocess(value)
         if pre is None:
             return gr.update(), [], NO_DRAWING
+        from mnist_demo.embedding import place_image
+
         tm = _map(name, n, perplexity, session, progress)
         model, _ = service.resolve(name, session)
         p = place_image(tm, model, pre.image)
