@@ -29,10 +29,11 @@ from ui.experiments_tab import build_lenet_tab, build_shuffle_tab
 from ui.explain_tab import build_explain_tab
 from ui.eye_tab import build_eye_tab
 from ui.gradio_tweaks import Budget, lazy_session_configs, queue_budgets
-from ui.sequence_tab import build_lstm_tab, build_sincos_tab, start_sincos_warm_up
+from ui.sequence_tab import build_lstm_tab, build_sincos_tab, warm_up_sincos
 from ui.teach_tab import build_teach_tab
 from ui.train_tab import build_train_tab
 from ui.tsne_tab import build_tsne_tab
+from ui.warm_up import WarmUps
 
 TITLE = "MNIST playground"
 CSS = """
@@ -69,6 +70,8 @@ def build_demo(service: Service) -> gr.Blocks:
     """The whole app as a gr.Blocks (not launched)."""
     lazy_session_configs()  # a new visitor's first request: 72 -> 37 ms of CPU (ui/gradio_tweaks.py)
     ttl = int(service.limits.cache_ttl_s)  # gradio's copies of outputs and uploads: deleted after ttl seconds
+    # Run by main() once the server answers (tests and benchmarks that build the app may call demo.warm_ups.run()).
+    warm_ups = WarmUps(service.answered)
     with gr.Blocks(title=TITLE, delete_cache=(max(30, min(300, ttl // 4)), ttl)) as demo:
         gr.Markdown(INTRO)
         for line in service.status_lines():
@@ -79,33 +82,35 @@ def build_demo(service: Service) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"):
                 draw = build_draw_tab(service, state)
-            with gr.Tab("Model's eye", id="eye"):
-                build_eye_tab(service, state, draw["pad"])
-            with gr.Tab("Why this digit?", id="explain"):
-                build_explain_tab(service, state, draw["pad"])
-            with gr.Tab("Train", id="train"):
+            with gr.Tab("Model's eye", id="eye") as tab:
+                build_eye_tab(service, state, draw["pad"], tab=tab)
+            with gr.Tab("Why this digit?", id="explain") as tab:
+                build_explain_tab(service, state, draw["pad"], tab=tab)
+            with gr.Tab("Train", id="train") as train_tab_:
                 train_tab = gr.Column()  # filled below, once the Evaluate dropdown exists
             with gr.Tab("Teach it", id="teach") as teach_tab:
                 teach_col = gr.Column()  # filled below, like Train
-            with gr.Tab("Evaluate", id="evaluate"):
-                eval_model = build_evaluate_tab(service, state)
-            with gr.Tab("t-SNE", id="tsne"):
-                build_tsne_tab(service, state, draw["pad"])
-            with gr.Tab("LSTM reader", id="lstm"):
-                build_lstm_tab(service, state, draw["pad"])
+            with gr.Tab("Evaluate", id="evaluate") as tab:
+                eval_model = build_evaluate_tab(service, state, tab=tab)
+            with gr.Tab("t-SNE", id="tsne") as tab:
+                build_tsne_tab(service, state, draw["pad"], tab=tab, warm_ups=warm_ups)
+            with gr.Tab("LSTM reader", id="lstm") as tab:
+                build_lstm_tab(service, state, draw["pad"], tab=tab)
             with gr.Tab("sin → cos RNN", id="sincos"):
                 build_sincos_tab(service, state, draw["pad"])
-            with gr.Tab("LeNet-5", id="lenet"):
-                build_lenet_tab(service, state, draw["pad"])
-            with gr.Tab("Pixel shuffle", id="shuffle"):
-                build_shuffle_tab(service, state, draw["pad"])
-            with gr.Tab("Dataset", id="dataset"):
-                build_dataset_tab(service)
+            with gr.Tab("LeNet-5", id="lenet") as tab:
+                build_lenet_tab(service, state, draw["pad"], tab=tab)
+            with gr.Tab("Pixel shuffle", id="shuffle") as tab:
+                build_shuffle_tab(service, state, draw["pad"], tab=tab)
+            with gr.Tab("Dataset", id="dataset") as tab:
+                build_dataset_tab(service, tab=tab)
         with train_tab:
-            build_train_tab(service, state, draw["model"], [eval_model], pad=draw["pad"])
+            build_train_tab(service, state, draw["model"], [eval_model], pad=draw["pad"], tab=train_tab_)
         with teach_col:
             build_teach_tab(service, state, draw["model"], [eval_model], tab=teach_tab)
-    start_sincos_warm_up()  # after the LeNet-5 tab's torch.fx tracing, which would break a model run beside it
+    warm_ups.add("sin → cos first run (imports torch._dynamo via Adam)", warm_up_sincos)
+    warm_ups.add("MNIST", lambda: (service.dataset(train=False), service.dataset(train=True)))
+    demo.warm_ups = warm_ups
     return demo
 
 
@@ -184,8 +189,11 @@ def main(argv: list[str] | None = None) -> None:
     registry.load_all()
     service = Service(registry, PUBLIC_LIMITS if public else Limits(), temp_root=visitor_files_root())
     demo = build_demo(service)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
                 **serve_options(demo, public, args.max_sessions))
+    # Only now, with the server answering: t-SNE's default map, MNIST, the sin → cos imports (ui/warm_up.py).
+    demo.warm_ups.start()
+    demo.block_thread()
 
 
 if __name__ == "__main__":

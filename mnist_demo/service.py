@@ -122,6 +122,7 @@ class Service:
         self._cache_lock = threading.Lock()
         # Every visitor's trained models, oldest first: (session, key, bytes); bounded by max_visitor_models_mb.
         self._owned: list[tuple[weakref.ref, str, int]] = []
+        self.answered = threading.Event()  # a drawing has been read: background warm-ups may start (ui/warm_up.py)
 
     def visitor_folder(self, session: VisitorSession) -> Path:
         """The visitor's own folder for files the app writes for them (removed when their session ends)."""
@@ -207,6 +208,7 @@ class Service:
             committed.append(Prediction(ENSEMBLE, np.mean([p.probs for p in members], axis=0),
                                         sum(p.ms for p in members)))
         own = {SESSION_PREFIX + k: m for k, (m, _) in session.models.items()} if session else {}
+        self.answered.set()
         return pre, main, committed + predict_many(own, pre.image)
 
     # ---------- train ----------

@@ -353,10 +353,11 @@ class AppPage:
         """{'at': ms after watch_lines of each distinct drawing, 'svgs': charts created} for a watched plot."""
         return self.page.evaluate(_LINE_LOG_JS, selector)
 
-    def wait_for_line_growth(self, selector: str, timeout_s: float = TIMEOUT_S) -> None:
-        """Wait until a watched gr.LinePlot has been drawn with more points than its first non-empty drawing."""
+    def wait_for_line_growth(self, selector: str, timeout_s: float = TIMEOUT_S, skip: int = 0) -> None:
+        """Wait until a watched gr.LinePlot has been drawn with more points than its first non-empty drawing
+        (after the first `skip` drawings: e.g. the recorded run the Train tab shows before a visitor's own)."""
         self.page.wait_for_function(
-            f"""() => {{ const c = ({_LINE_COUNTS_JS})({json.dumps(selector)}).filter(n => n > 0);
+            f"""() => {{ const c = ({_LINE_COUNTS_JS})({json.dumps(selector)}).slice({int(skip)}).filter(n => n > 0);
                         return c.length > 1 && c[c.length - 1] > c[0]; }}""", timeout=timeout_s * 1000)
 
     def table_rows(self, selector: str) -> int:
@@ -444,8 +445,9 @@ def check_train(app: AppPage, epochs: float = 1, train_size: int = 3_000, stop: 
     app.set_number("#epochs", epochs)
     app.set_number("#train-size", train_size)
     app.watch_lines("#loss-plot")
+    shown = len(app.line_counts("#loss-plot"))  # the recorded run on show before the first Start (1), else 0
     app.page.click("#train-start")
-    app.wait_for_line_growth("#loss-plot")
+    app.wait_for_line_growth("#loss-plot", skip=shown)
     if stop:
         app.page.click("#train-stop")
         app.expect_text("#train-status", "Done (stopped early)")
@@ -547,3 +549,46 @@ def check_tsne(app: AppPage) -> None:
     m = re.search(r"drawing as (\d)", app.text("#tsne-status"))
     assert m and m.group(1) == app.drawn, app.text("#tsne-status")
     app.expect_image("#tsne-gallery")
+
+
+# ---------- what each tab shows when it is opened, before anything is pressed (#18) ----------
+# (kind, selector, detail): "visible" = the element is shown; "image" = a loaded <img> under it (gr.Plot, gr.Image,
+# gr.Gallery); "table" = a gr.Dataframe with at least `detail` rows; "lines" = a gr.LinePlot with a drawn line;
+# "text" = matching text.
+FIRST_CONTENT: dict[str, list[tuple[str, str, Any]]] = {
+    "Draw": [("visible", "#pad canvas", None), ("text", "#draw-message", "Draw a digit")],
+    "Model's eye": [("image", "#eye-steps", None), ("text", "#eye-message", re.compile(r"reads \*?\*?\d|reads \d"))],
+    "Why this digit?": [("image", "#explain-top", None), ("image", "#explain-runner-up", None),
+                        ("image", "#explain-acts", None)],
+    "Train": [("lines", "#loss-plot", None), ("lines", "#acc-plot", None), ("text", "#train-status", "recorded run")],
+    "Teach it": [("text", "#teach-summary", re.compile(r"of 300"))],
+    "Evaluate": [("table", "#compare-table", 2), ("text", "#eval-summary", "on the 10,000 test images")],
+    "t-SNE": [("image", "#tsne-plot", None), ("text", "#tsne-status", "test digits")],
+    "LSTM reader": [("image", "#lstm-image", None), ("image", "#lstm-heat", None)],
+    "sin → cos RNN": [("lines", "#sincos-fit", None)],
+    "LeNet-5": [("table", "#layers-lenet5", 5), ("image", "#lenet-filters", None),
+                ("image", "#lenet-feature-maps", None)],
+    "Pixel shuffle": [("image", "#shuffle-chart", None), ("table", "#shuffle-table", 2)],
+    "Dataset": [("image", "#ds-image", None)],
+}
+MNIST_FIRST = {"t-SNE", "Dataset"}  # their first content needs the MNIST files
+
+
+def expect_first_content(app: AppPage, tab: str) -> None:
+    """Wait until the tab (already open) shows each of its FIRST_CONTENT items; nothing is pressed."""
+    for kind, sel, detail in FIRST_CONTENT[tab]:
+        if kind == "visible":
+            app.page.locator(sel).first.wait_for(state="visible")
+        elif kind == "image":
+            app.expect_image(sel)
+        elif kind == "table":
+            app.page.wait_for_function(
+                """([sel, n]) => { const g = document.querySelector(sel + ' [role=grid]');
+                                   return !!g && +(g.getAttribute('aria-rowcount') || 1) - 1 >= n; }""",
+                arg=[sel, detail], timeout=TIMEOUT_S * 1000)
+        elif kind == "lines":
+            app.page.wait_for_function(
+                """sel => [...document.querySelectorAll(sel + ' svg g.mark-line path')]
+                           .some(p => (p.getAttribute('d') || '').length > 1)""", arg=sel, timeout=TIMEOUT_S * 1000)
+        else:
+            app.expect_text(sel, detail)

@@ -17,11 +17,14 @@ import pytest
 from tests.apphelpers import running_app
 from tests.browser_helpers import (
     DESKTOP,
+    FIRST_CONTENT,
+    MNIST_FIRST,
     MOBILE,
     TAB_CHECKS,
     AppPage,
     check_sincos,
     check_train,
+    expect_first_content,
     launch_browser,
     pen_mouse_strokes,
     unavailable_reason,
@@ -134,6 +137,28 @@ def test_other_tab_then_draw_again(visitor: AppPage, tab: str) -> None:
         check.run(visitor)
     visitor.open_tab("Draw")
     _draw_and_read(visitor, "3" if visitor.drawn == "7" else "7", press_predict=False)  # Predict: tested above
+
+
+def test_every_tab_opens_with_content(browser: Any, app_url: str) -> None:
+    """A fresh visitor opens every tab first thing, pressing nothing: each shows real content (an image, a plot
+    with data, a table, a recorded run), not empty boxes; the example digit stands in for a drawing."""
+    page = browser.new_page(viewport=DESKTOP)
+    try:
+        app = AppPage(page).goto(app_url)
+        names = app.tab_names()
+        missing = [t for t in names if t not in FIRST_CONTENT]
+        assert not missing, f"no FIRST_CONTENT entry for the tab(s) {missing} (tests/browser_helpers.py)"
+        app.page.evaluate("""() => { window.__clicks = 0; document.addEventListener('click', e => {
+                                 if (e.target.closest('button:not([role=tab])')) window.__clicks++; }, true); }""")
+        for tab in names:
+            if tab in MNIST_FIRST and not HAVE_MNIST:
+                continue
+            app.open_tab(tab)
+            expect_first_content(app, tab)
+        clicks = app.page.evaluate("() => window.__clicks")
+        assert clicks == 0, f"{clicks} button(s) other than tabs were pressed"
+    finally:
+        page.close()
 
 
 def test_every_tab_has_a_check(visitor: AppPage) -> None:

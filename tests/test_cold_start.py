@@ -52,3 +52,58 @@ def test_shipped_lenet_tables_match_a_fresh_trace() -> None:
 
     assert TABLES_PATH.is_file(), "run: python -m mnist_demo.lenet_anatomy"
     assert shipped_tables() == traced_tables(), "stale: run python -m mnist_demo.lenet_anatomy"
+
+
+def test_shipped_confusions_belong_to_their_checkpoints(tmp_path: Path) -> None:
+    """The Evaluate tab's shipped confusion matrices (mnist_demo/results/confusions.json): each one that matches
+    its checkpoint's hash sums to the 10,000 test images with the recorded accuracy on its diagonal; a changed
+    checkpoint file gets none (the tab then shows the per-digit bars alone until `--confusions` is re-run)."""
+    import numpy as np
+
+    from mnist_demo.checkpoints import checkpoint_path
+    from mnist_demo.recorded_run import CONFUSIONS_PATH, shipped_confusion
+
+    data = json.loads(CONFUSIONS_PATH.read_text(encoding="utf-8"))
+    assert data, "run: python -m mnist_demo.recorded_run --confusions"
+    for name, entry in data.items():
+        conf = shipped_confusion(name, checkpoint_path(name))
+        if conf is None:
+            continue  # a newer checkpoint than the file: rebuilt by the command above
+        m = np.asarray(conf)
+        assert m.shape == (10, 10) and m.sum() == 10_000
+        assert np.trace(m) / 10_000 == entry["accuracy"]
+    name = next(iter(data))
+    changed = tmp_path / f"{name}.pt"
+    changed.write_bytes(checkpoint_path(name).read_bytes() + b"\0")
+    assert shipped_confusion(name, changed) is None
+    sizes = sum(p.stat().st_size for p in CONFUSIONS_PATH.parent.glob("*.json"))
+    assert sizes <= 2_000_000, f"shipped results are {sizes:,} bytes; the issue allows 2 MB in all"
+
+
+def test_the_example_digit_is_a_seven_to_every_model() -> None:
+    """Tabs opened before anything is drawn show the example 7 (ui/common.example_pad): every committed model
+    reads it as a 7, so the stand-in result a visitor first sees is a right one."""
+    from mnist_demo.registry import ModelRegistry
+    from mnist_demo.service import Service
+    from ui.common import EXAMPLE_DIGIT, example_pad, pad_or_example
+
+    service = Service(ModelRegistry("cpu"))
+    _pre, _main, every = service.predict(example_pad(), service.model_names()[0])
+    assert every and {p.model: int(p.probs.argmax()) for p in every} == {p.model: EXAMPLE_DIGIT for p in every}
+    assert pad_or_example(service, None)[1] is True
+    drawn = example_pad()
+    assert pad_or_example(service, drawn) == (drawn, False)
+
+
+def test_recorded_train_run_is_whole() -> None:
+    """The Train tab's recorded run (mnist_demo/results/train_run.json) has a loss per logged step, an accuracy
+    per evaluation, and a confusion matrix of the 10,000 test images agreeing with its accuracy."""
+    import numpy as np
+
+    from mnist_demo.recorded_run import load_run
+
+    run = load_run()
+    assert run is not None, "run: python -m mnist_demo.recorded_run"
+    assert len(run["steps"]) == len(run["losses"]) > 10 and len(run["acc_steps"]) == len(run["accs"]) > 3
+    m = np.asarray(run["confusion"])
+    assert m.sum() == 10_000 and abs(np.trace(m) / 10_000 - run["accuracy"]) < 1e-4

@@ -45,6 +45,49 @@ def blank_pad() -> dict[str, Any]:
     return {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
 
 
+EXAMPLE_DIGIT = 7
+EXAMPLE_NOTE = ("Showing an **example: a drawn 7**. Draw your own digit on the **Draw** tab and this tab shows "
+                "yours.")
+
+
+def example_pad() -> dict[str, Any]:
+    """A pad value holding a hand-drawn-looking 7 (black 24 px pen on white): what tabs show before a drawing."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGB", (CANVAS, CANVAS), "white")
+    d = ImageDraw.Draw(im)
+    d.line([(78, 62), (200, 58)], fill="black", width=2 * BRUSH_RADIUS, joint="curve")
+    d.line([(200, 58), (172, 130), (130, 228)], fill="black", width=2 * BRUSH_RADIUS, joint="curve")
+    for x, y in ((78, 62), (200, 58), (130, 228)):  # round pen ends, as the pad draws them
+        d.ellipse([x - BRUSH_RADIUS, y - BRUSH_RADIUS, x + BRUSH_RADIUS, y + BRUSH_RADIUS], fill="black")
+    rgb = np.asarray(im, np.uint8)
+    return {"background": rgb, "layers": [], "composite": rgb}
+
+
+def pad_or_example(service: Any, value: Any) -> tuple[Any, bool]:
+    """(value, False) when the pad holds a drawing, else (the example 7, True)."""
+    try:
+        drawn = service.preprocess(value) is not None
+    except Exception:  # a bad value is the handler's to report; the example meanwhile
+        drawn = False
+    return (value, False) if drawn else (example_pad(), True)
+
+
+def rendered(fig: Any) -> Any:
+    """A matplotlib figure encoded once for gr.Plot (webp, as gr.Plot would): cache it, return it many times."""
+    from gradio import processing_utils
+    from gradio.components.plot import PlotData
+
+    return PlotData(type="matplotlib", plot=processing_utils.encode_plot_to_base64(fig, "webp"))
+
+
+def on_open(tab: Any, fn: Callable, inputs: Any, outputs: Any, **kw: Any) -> None:
+    """Fill `outputs` when the visitor opens `tab` (no button to press); nothing when there is no tab."""
+    if tab is not None:
+        kw.setdefault("show_progress", "hidden")  # a tab that fills itself shows no spinner unless asked
+        tab.select(fn, inputs, outputs, api_name=False, **kw)
+
+
 def upscale(img: np.ndarray, size: int = 168) -> np.ndarray:
     """A 28×28 float or uint8 image blown up with crisp pixels for display (uint8)."""
     a = np.asarray(img)

@@ -9,7 +9,7 @@ import gradio as gr
 from mnist_demo import plots
 from mnist_demo.service import Service
 
-from .common import Number, friendly_errors, upscale
+from .common import Number, friendly_errors, on_open, upscale
 
 
 def _int(x: Any, what: str, lo: int, hi: int) -> int:
@@ -22,8 +22,8 @@ def _int(x: Any, what: str, lo: int, hi: int) -> int:
     return int(v)
 
 
-def build_dataset_tab(service: Service) -> None:
-    """Lay out the Dataset tab and wire its events."""
+def build_dataset_tab(service: Service, tab: gr.Tab | None = None) -> None:
+    """Lay out the Dataset tab and wire its events; opening `tab` shows the example image."""
 
     @friendly_errors
     def example(index: Any, progress: gr.Progress = gr.Progress()) -> tuple:
@@ -55,7 +55,7 @@ def build_dataset_tab(service: Service) -> None:
             index = Number(value=0, precision=0, label="Training image index (0–59,999)", elem_id="ds-index")
             show = gr.Button("Show example", elem_id="ds-show")
             caption = gr.Markdown("The seed's first figure: training image #0 and its label.")
-            img = gr.Image(label="Example", height=210, width=210, interactive=False, buttons=[])
+            img = gr.Image(label="Example", height=210, width=210, interactive=False, buttons=[], elem_id="ds-image")
         with gr.Column(scale=2, min_width=360):
             seed = Number(value=0, precision=0, label="Shuffle seed", elem_id="ds-seed")
             grid_btn = gr.Button("Draw a batch of 64", elem_id="ds-grid")
@@ -68,6 +68,7 @@ def build_dataset_tab(service: Service) -> None:
     mean_btn = gr.Button("Mean image of each digit", elem_id="ds-means")
     mean_plot = gr.Plot(label="Means", show_label=False)
     show.click(example, index, [img, caption], api_name="dataset_example", show_progress_on=[caption])
+    on_open(tab, example, index, [img, caption])
     grid_btn.click(grid, seed, grid_plot, api_name="dataset_grid")
     for trig in (digit.change, page.change):
         trig(by_class, [digit, page], gallery, api_name=False)

@@ -7,16 +7,36 @@ import numpy as np
 import pandas as pd
 
 from mnist_demo import plots
+from mnist_demo.checkpoints import checkpoint_path
+from mnist_demo.models import CLASSIFIERS, get_spec
+from mnist_demo.recorded_run import shipped_confusion
+from mnist_demo.registry import PEN_METRIC
 from mnist_demo.service import Service, VisitorSession
 
-from .common import friendly_errors
+from .common import friendly_errors, on_open
 
 COMPARE_COLS = ["model", "seed", "params", "MNIST test accuracy (%)", "real pen, unseen writers (%)",
                 "inference ms/image", "recipe"]
+PICK = "Pick a model and press **Evaluate**."
 
 
-def build_evaluate_tab(service: Service, state: gr.State) -> gr.Dropdown:
-    """Lay out the Evaluate tab; returns its model dropdown (the Train tab adds visitors' models)."""
+def recorded_rows(service: Service) -> list[list]:
+    """The comparison table from what the committed checkpoints recorded (no test set, no timing: ms is None)."""
+    rows = []
+    for name in service.model_names():
+        model, meta = service.resolve(name)
+        m = meta.get("metrics", {})
+        acc, pen = m.get("accuracy"), m.get(PEN_METRIC)
+        seed = get_spec(name).seed_file if name in CLASSIFIERS else "—"
+        rows.append([name, seed, sum(p.numel() for p in model.parameters()),
+                     round(acc * 100, 2) if isinstance(acc, float) else None,
+                     round(pen * 100, 2) if isinstance(pen, float) else None, None, m.get("recipe", "?")])
+    return rows
+
+
+def build_evaluate_tab(service: Service, state: gr.State, tab: gr.Tab | None = None) -> gr.Dropdown:
+    """Lay out the Evaluate tab; returns its model dropdown (the Train tab adds visitors' models). Opening `tab`
+    shows what the committed checkpoints recorded (accuracy, per-digit bars, every model's row) at once."""
     names = service.model_names()
 
     @friendly_errors
@@ -49,7 +69,7 @@ def build_evaluate_tab(service: Service, state: gr.State) -> gr.Dropdown:
     with gr.Row():
         model = gr.Dropdown(names, value=names[0] if names else None, label="Model", elem_id="eval-model")
         go = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
-    summary = gr.Markdown("Pick a model and press **Evaluate**.", elem_id="eval-summary")
+    summary = gr.Markdown(PICK, elem_id="eval-summary")
     with gr.Row():
         per_class = gr.Plot(label="Accuracy per digit", show_label=False)
         confusion = gr.Plot(label="Confusion matrix", show_label=False)
@@ -60,6 +80,28 @@ def build_evaluate_tab(service: Service, state: gr.State) -> gr.Dropdown:
     compare_btn = gr.Button("Compare all models", elem_id="compare")
     ranking = gr.Markdown(elem_id="compare-ranking")
     table = gr.Dataframe(headers=COMPARE_COLS, label="All models", interactive=False, elem_id="compare-table")
+    @friendly_errors
+    def recorded(name: str, shown: str) -> tuple:
+        if shown != PICK:  # the visitor's own evaluation is on screen: leave it
+            return (gr.update(),) * 5
+        m = service.resolve(name)[1].get("metrics", {}) if name in service.registry.available() else {}
+        rows = recorded_rows(service)
+        ranking = ("Recorded when each checkpoint was made (ms per image: press **Compare all models**)."
+                   if rows else "No committed checkpoint could be loaded.")
+        table_df = pd.DataFrame(rows, columns=COMPARE_COLS)
+        per = m.get("per_class")
+        if not isinstance(m.get("accuracy"), float) or not isinstance(per, list) or len(per) != 10:
+            return (PICK, None, None, table_df, ranking)
+        text = (f"### {name}: {m['accuracy']:.2%} on the 10,000 test images\n"
+                f"Recorded when the checkpoint was made · weakest digit **{int(np.argmin(per))}** "
+                f"({min(per):.2%}). Press **Evaluate** to re-score it here, with its most confident "
+                "mistakes and the seed's grid.")
+        conf = shipped_confusion(name, checkpoint_path(name, service.registry.directory))
+        conf_fig = plots.confusion_matrix(np.asarray(conf)) if conf is not None else None
+        return text, plots.per_class_bars(per), conf_fig, table_df, ranking
+
+    on_open(tab, recorded, [model, summary], [summary, per_class, confusion, table, ranking],
+            concurrency_id="evaluate_open", concurrency_limit=2)
     go.click(run, [model, state], [summary, per_class, confusion, gallery, grid], api_name="evaluate",
              concurrency_id="evaluate", concurrency_limit=2, show_progress_on=[summary])
     compare_btn.click(compare, state, [table, ranking], api_name="compare", concurrency_id="evaluate",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -32,7 +33,7 @@ from mnist_demo.shuffle import (
 )
 from mnist_demo.shuffle_results import ResultsError, load_results
 
-from .common import DRAW_A_DIGIT, friendly_errors, friendly_stream
+from .common import DRAW_A_DIGIT, EXAMPLE_NOTE, friendly_errors, friendly_stream, on_open, pad_or_example, rendered
 
 LENET_VARIANTS = {"lenet5": "C5 as a 5×5 convolution (16 → 120 maps)", "lenet5_fc": "C5 as Linear(400 → 120)"}
 SHUFFLE_COLUMNS = ["model", "original pixels (%)", "shuffled pixels (%)", "change (points)", "seeds",
@@ -60,8 +61,9 @@ def _lenet_header(name: str, meta: dict[str, Any] | None, params: int) -> str:
             f"**{acc_text}** ({recipe} recipe)")
 
 
-def build_lenet_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
-    """LeNet-5 both ways: traced layer tables, the C5 conv == Linear proof, C1's filters and maps for a drawing."""
+def build_lenet_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None) -> None:
+    """LeNet-5 both ways: traced layer tables, the C5 conv == Linear proof, C1's filters and maps for a drawing
+    (opening `tab` shows them for the drawing, or for an example 7 while the pad is blank)."""
     del state  # the tab shows committed models only
     gr.Markdown("Seed 001 asks where LeNet-5's **120** comes from. The tables below are traced from the real "
                 "networks (shapes measured by running them, not typed in): MNIST's 28×28 is padded by 2 to "
@@ -105,8 +107,7 @@ def build_lenet_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> Non
         variant = gr.Radio(list(LENET_VARIANTS), value="lenet5", label="Network", elem_id="lenet-variant")
         show = gr.Button("Show C1 for my drawing", variant="primary", elem_id="lenet-maps")
     c1_msg = gr.Markdown("", elem_id="lenet-maps-msg")
-    filters_plot = gr.Plot(pe.filters_grid(first_layer_filters(_lenet(service, "lenet5")[0])),
-                           label="C1 filters", show_label=False, elem_id="lenet-filters")
+    filters_plot = gr.Plot(label="C1 filters", show_label=False, elem_id="lenet-filters")
     maps_plot = gr.Plot(label="C1 feature maps (before pooling and ReLU)", show_label=False,
                         elem_id="lenet-feature-maps")
 
@@ -127,6 +128,15 @@ def build_lenet_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> Non
 
     show.click(c1_for_drawing, [pad, variant], [filters_plot, maps_plot, c1_msg], api_name="lenet_c1",
                concurrency_id="predict", concurrency_limit=4, show_progress_on=[c1_msg])
+
+    @friendly_errors
+    def opened(value: Any, name: str) -> tuple:
+        value, example = pad_or_example(service, value)
+        filters, maps, msg = c1_for_drawing(value, name)
+        return filters, maps, (EXAMPLE_NOTE + "  \n" + msg) if example else msg
+
+    on_open(tab, opened, [pad, variant], [filters_plot, maps_plot, c1_msg], concurrency_id="lenet_open",
+            concurrency_limit=2)
 
 
 # ---------- pixel shuffle ----------
@@ -174,7 +184,7 @@ def shuffle_words(result: ShuffleResult, what: str) -> str:
     return text
 
 
-def build_shuffle_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
+def build_shuffle_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None) -> None:
     """The pixel-shuffle experiment: instant from the shipped results, re-runnable live within a time limit."""
     del state, pad  # the experiment does not depend on the visitor or the drawing
     try:
@@ -188,19 +198,27 @@ def build_shuffle_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> N
                 "Each pair starts from the same initial weights and sees the same batches, so the pixel order is "
                 "the only difference.")
     with gr.Row(equal_height=False):
-        chart = gr.Plot(shuffle_chart(shipped.shipped, "Shipped results") if shipped else None,
-                        label="Test accuracy", elem_id="shuffle-chart", show_label=False)
+        chart = gr.Plot(label="Test accuracy", elem_id="shuffle-chart", show_label=False)
         with gr.Column():
             table = gr.Dataframe(shuffle_table(shipped.shipped) if shipped else None, headers=SHUFFLE_COLUMNS,
                                  interactive=False, wrap=True, label="The four accuracies", elem_id="shuffle-table",
                                  column_widths=["17%", "15%", "15%", "14%", "10%", "29%"])
             words = gr.Markdown(shuffle_words(shipped.shipped, "Shipped results") if shipped else "",
                                 elem_id="shuffle-words")
-    if shipped is not None:
+    examples = gr.Plot(label="Before and after the shuffle", show_label=False, elem_id="shuffle-examples",
+                       visible=shipped is not None)
+
+    @functools.cache
+    def shipped_plots() -> tuple:
+        # drawn when the tab is first opened (1 s of matplotlib), not while the app starts; then reused
+        if shipped is None:
+            return None, None
         perm = pixel_permutation(shipped.perm_seed)
-        gr.Plot(pe.shuffle_examples(shipped.example_images, shuffle_images(shipped.example_images, perm),
-                                    shipped.example_labels), label="Before and after the shuffle", show_label=False,
-                elem_id="shuffle-examples")
+        return (rendered(shuffle_chart(shipped.shipped, "Shipped results")),
+                rendered(pe.shuffle_examples(shipped.example_images, shuffle_images(shipped.example_images, perm),
+                                             shipped.example_labels)))
+
+    on_open(tab, shipped_plots, None, [chart, examples], concurrency_id="experiment_open", concurrency_limit=2)
     limit = min(LIVE_SECONDS, service.limits.max_seconds)
     with gr.Row():
         prove = gr.Button("Why the MLP can't tell: move its weights with the pixels", elem_id="shuffle-prove")

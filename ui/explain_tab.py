@@ -14,7 +14,7 @@ import gradio as gr
 from mnist_demo import explain, plots_explain
 from mnist_demo.service import Service, VisitorSession
 
-from .common import friendly_errors
+from .common import EXAMPLE_NOTE, friendly_errors, on_open, pad_or_example
 
 METHODS = [("integrated gradients", "integrated"), ("gradient × input", "grad_x_input"),
            ("gradient (where more ink would help)", "gradient")]
@@ -31,8 +31,9 @@ def _pct(p: float) -> str:
     return f"{p:.1%}" if p >= 0.001 else f"{p:.1e}"
 
 
-def build_explain_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
-    """Lay out the 'Why this digit?' tab; `pad` is the Draw tab's sketchpad (the current drawing)."""
+def build_explain_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None) -> None:
+    """Lay out the 'Why this digit?' tab; `pad` is the Draw tab's sketchpad (the current drawing); opening `tab`
+    explains the drawing, or an example 7 while the pad is blank."""
     names = service.model_names()
     best = service.best_model(single=True) if names else None
     cache = explain.ExplainCache(size=64)
@@ -107,5 +108,13 @@ def build_explain_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> N
              show_progress_on=[status], trigger_mode="always_last", **common)
     model_dd.change(run_activations, [pad, model_dd, state], acts, api_name=False, show_progress_on=[acts],
                    trigger_mode="always_last", **common)
+
+    @friendly_errors
+    def opened(value: Any, name: str, method: str, session: VisitorSession | None) -> tuple:
+        value, example = pad_or_example(service, value)
+        msg, *maps = run_explain(value, name, method, session)
+        return ((EXAMPLE_NOTE + "  \n" + msg) if example else msg, *maps, run_activations(value, name, session))
+
+    on_open(tab, opened, [pad, model_dd, method, state], [status, probs, top_plot, ru_plot, acts], **common)
     # The visitor may have trained a model since the page loaded: list it when the dropdown opens.
     model_dd.focus(refresh_models, [model_dd, state], model_dd, api_name=False, queue=False)

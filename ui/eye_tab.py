@@ -11,7 +11,7 @@ from mnist_demo.predict import Prediction, predict_probs
 from mnist_demo.probes import robustness
 from mnist_demo.service import Service, VisitorSession
 
-from .common import DRAW_A_DIGIT, friendly_errors, upscale
+from .common import DRAW_A_DIGIT, EXAMPLE_NOTE, friendly_errors, on_open, pad_or_example, upscale
 
 STEP_NOTES = {
     "raw": "ink map (polarity detected, transparent → white)",
@@ -23,8 +23,9 @@ STEP_NOTES = {
 }
 
 
-def build_eye_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
-    """Lay out the Model's-eye tab; it reads the Draw tab's pad."""
+def build_eye_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None) -> None:
+    """Lay out the Model's-eye tab; it reads the Draw tab's pad (opening `tab` shows the steps for the drawing,
+    or for an example 7 while the pad is blank)."""
     names = service.model_names()
 
     @friendly_errors
@@ -85,3 +86,12 @@ def build_eye_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
     for box in (crop, thick, fit, centre, model):
         box.change(steps, inputs, [gallery, label, msg], api_name=False, **common)
     probe_btn.click(probe, [pad, state], [probe_table, probe_gallery, probe_msg], api_name="probe", **common)
+
+    @friendly_errors
+    def opened(value: Any, name: str, crop: bool, thick: bool, fit: bool, centre: bool,
+               session: VisitorSession | None) -> tuple:
+        value, example = pad_or_example(service, value)
+        gallery_items, answer, why = steps(value, name, crop, thick, fit, centre, session)
+        return gallery_items, answer, (EXAMPLE_NOTE + "  \n" + why) if example else why
+
+    on_open(tab, opened, inputs, [gallery, label, msg], concurrency_id="eye_open", concurrency_limit=2)

@@ -22,7 +22,16 @@ from mnist_demo.data import load_mnist
 from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
 from mnist_demo.sincos import LIMITS, PRESETS, SinCosFrame, config_from_values, fit_sin_to_cos, window_data
 
-from .common import DRAW_A_DIGIT, Number, Slider, friendly_errors, friendly_stream
+from .common import (
+    DRAW_A_DIGIT,
+    EXAMPLE_NOTE,
+    Number,
+    Slider,
+    friendly_errors,
+    friendly_stream,
+    on_open,
+    pad_or_example,
+)
 
 VIEW_WINDOWS = 8  # the live view and the GIF follow the last 8 windows (4 periods) instead of squeezing 100
 MAX_GIF_FRAMES = 150
@@ -153,7 +162,8 @@ def fit_frame(t: np.ndarray, target: np.ndarray, pred: np.ndarray) -> pd.DataFra
                          "series": [TARGET] * len(t) + [PRED] * len(t)})
 
 
-def _warm_up() -> None:
+def warm_up_sincos() -> None:
+    """One tiny fit: imports what the first Start needs (torch._dynamo via Adam, 1-4 s)."""
     for _attempt in range(3):
         try:
             for _ in fit_sin_to_cos(SinCosConfig(hidden=2, steps=1), extra_windows=0):
@@ -169,7 +179,7 @@ def start_sincos_warm_up() -> threading.Thread:
     Call it once the whole app is built: torch.fx tracing (the LeNet-5 tab's layer tables) patches every
     module's __call__ process-wide while it runs, and a model run on another thread meanwhile fails.
     """
-    thread = threading.Thread(target=_warm_up, name="sincos-warm-up", daemon=True)
+    thread = threading.Thread(target=warm_up_sincos, name="sincos-warm-up", daemon=True)
     thread.start()
     return thread
 
@@ -218,6 +228,7 @@ def build_sincos_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> No
                                        scale=3, elem_id="sincos-fit")
                 no_loss = pd.DataFrame({"step": pd.Series(dtype=int), "log10_mse": pd.Series(dtype=float)})
                 loss_plot = gr.LinePlot(no_loss, x="step", y="log10_mse", y_title="log₁₀ MSE", title="Loss per step",
+                                        y_lim=[-5, 1],  # axes with ticks before the first run
                                         height=280, scale=2, elem_id="sincos-loss")
             extra_plot = gr.Plot(label="Extrapolation on unseen t", show_label=False, elem_id="sincos-extra")
             gif_file = gr.File(label="The animation (GIF)", interactive=False, elem_id="sincos-gif")
@@ -281,8 +292,9 @@ def _reading_text(probs: np.ndarray, what: str) -> str:
             f"after row **{r.settled_row}** {sure}. Drag the row slider or press **Play** to watch it read.")
 
 
-def build_lstm_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
-    """Lay out the LSTM-reader tab: per-row answers for the current drawing or a test digit, and accuracy vs rows."""
+def build_lstm_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None) -> None:
+    """Lay out the LSTM-reader tab: per-row answers for the current drawing or a test digit, and accuracy vs rows;
+    opening `tab` reads the drawing, or an example 7 while the pad is blank."""
     names = _lstm_names(service, None)
     gr.Markdown("Seed 002's LSTM reads a digit **one row of 28 pixels at a time**, top to bottom, and answers after "
                 "the last row. Asking its answer after every row shows when it *becomes sure*.")
@@ -373,6 +385,14 @@ def build_lstm_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None
     reading_outs = [image, label, heat, message, row, reading]
     common = dict(concurrency_id="lstm", concurrency_limit=4, show_progress="minimal")
     read_pad.click(read_drawing, [pad, model, state], reading_outs, api_name="lstm_read", **common)
+
+    @friendly_errors
+    def opened(value: Any, name: str, session: VisitorSession | None) -> tuple:
+        value, example = pad_or_example(service, value)
+        out = read_drawing(value, name, session)
+        return (*out[:3], EXAMPLE_NOTE + "  \n" + out[3], *out[4:]) if example else out
+
+    on_open(tab, opened, [pad, model, state], reading_outs, concurrency_id="lstm", concurrency_limit=4)
     read_test.click(read_test_digit, [index, model, state], reading_outs, api_name="lstm_read_test", **common)
     row.input(at_row, [row, reading], [image, label], api_name="lstm_row", trigger_mode="always_last",
               show_progress="hidden")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
 from mnist_demo import plots, plots_explain
 from mnist_demo.config import TrainConfig
 from mnist_demo.models import CLASSIFIERS, get_spec
+from mnist_demo.recorded_run import load_run
 from mnist_demo.service import Service, VisitorSession
 
-from .common import Number, Slider, friendly_stream
+from .common import Number, Slider, friendly_stream, on_open, rendered
 
 
 def _recipe_values(name: str, recipe: str) -> tuple:
@@ -21,9 +24,15 @@ def _recipe_values(name: str, recipe: str) -> tuple:
     return cfg.epochs, cfg.batch_size, cfg.lr, cfg.optimizer
 
 
+FIRST_STATUS = ("Pick a model and press **Start**. The seed's recipe for `cnn` takes about a quarter of a minute "
+                "per epoch on a laptop CPU.")
+
+
 def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
-                    other_models: list[gr.Dropdown], pad: gr.Sketchpad | None = None) -> None:
-    """Lay out the Train tab; a finished run adds the model to this visitor's dropdowns."""
+                    other_models: list[gr.Dropdown], pad: gr.Sketchpad | None = None,
+                    tab: gr.Tab | None = None) -> None:
+    """Lay out the Train tab; a finished run adds the model to this visitor's dropdowns. Opening `tab` shows a
+    recorded run (mnist_demo/results/train_run.json) until the visitor starts one."""
     lim = service.limits
     ep0, bs0, lr0, opt0 = _recipe_values("cnn", "seed")
     with gr.Row():
@@ -44,8 +53,7 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
                 start = gr.Button("Start", variant="primary", elem_id="train-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
         with gr.Column(scale=2, min_width=360):
-            status = gr.Markdown("Pick a model and press **Start**. The seed's recipe for `cnn` takes about "
-                                 "a quarter of a minute per epoch on a laptop CPU.", elem_id="train-status")
+            status = gr.Markdown(FIRST_STATUS, elem_id="train-status")
             with gr.Row():
                 loss_plot = gr.LinePlot(x="step", y="loss", title="Training loss", height=260, elem_id="loss-plot")
                 acc_plot = gr.LinePlot(x="step", y="accuracy", title="Test accuracy (2,000 images)", height=260,
@@ -117,3 +125,26 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
         return "Stopping after the current step… the partial model will still be scored and kept."
 
     stop.click(request_stop, state, status, api_name="stop_training", queue=False)
+
+    @functools.cache
+    def recorded_figures() -> tuple:
+        run = load_run()
+        if run is None:
+            return None
+        return run, rendered(plots.per_class_bars(run["per_class"])), rendered(
+            plots.confusion_matrix(np.asarray(run["confusion"])))
+
+    def show_recorded(shown: str) -> tuple:
+        got = recorded_figures() if shown == FIRST_STATUS else None
+        if got is None:  # the visitor's own run is on screen (or nothing was shipped): leave the tab as it is
+            return (gr.update(),) * 5
+        run, bars, conf = got
+        text = (f"**A recorded run**, to show what you will see: `{run['model']}` with the seed's recipe, "
+                f"{run['epochs']:g} epoch on {run['train_size']:,} images ({run['optimizer']} lr {run['lr']:g}, "
+                f"batch {run['batch_size']}), {run['seconds']:.0f} s on a 2-core CPU: **{run['accuracy']:.2%}** on "
+                "the 10,000 test images. Press **Start** for your own run; it replaces these charts.")
+        return (pd.DataFrame({"step": run["steps"], "loss": run["losses"]}),
+                pd.DataFrame({"step": run["acc_steps"], "accuracy": run["accs"]}), text, bars, conf)
+
+    on_open(tab, show_recorded, status, [loss_plot, acc_plot, status, per_class, confusion],
+            concurrency_id="train_open", concurrency_limit=2)

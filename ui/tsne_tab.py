@@ -13,7 +13,8 @@ from mnist_demo.background import TRAIN_NICE
 from mnist_demo.checkpoints import checkpoint_path
 from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
 
-from .common import friendly_errors, upscale
+from .common import friendly_errors, on_open, upscale
+from .warm_up import WarmUps
 
 if TYPE_CHECKING:  # mnist_demo.embedding imports openTSNE and scikit-learn (~2 s): loaded on the first map
     from mnist_demo.embedding import TsneMap, TsneMaps
@@ -31,8 +32,10 @@ def _pct(x: float) -> str:
     return f"{x:.1%}"
 
 
-def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
-    """Lay out the t-SNE tab; `pad` is the Draw tab's sketchpad (the drawing to place in the map)."""
+def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None,
+                   warm_ups: WarmUps | None = None) -> None:
+    """Lay out the t-SNE tab; `pad` is the Draw tab's sketchpad (the drawing to place in the map). Opening `tab`
+    draws the chosen map; `warm_ups` gets the default map computed in the background after the app starts."""
     holder: list[TsneMaps] = []  # made on the first map: importing openTSNE stays out of the app's start
     lock = threading.Lock()
 
@@ -161,6 +164,10 @@ def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None
 
     common = {"concurrency_id": "tsne", "concurrency_limit": 1, "show_progress_on": [status]}
     go.click(show_map, [model, points, perplexity, style, state], [plot, status], api_name="tsne_map", **common)
+    on_open(tab, show_map, [model, points, perplexity, style, state], [plot, status], concurrency_id="tsne",
+            concurrency_limit=1, show_progress="full", show_progress_on=[status])
+    if warm_ups is not None and default is not None:
+        warm_ups.add("t-SNE default map", lambda: _map(default, 500, 30, None))
     show.click(show_group, [model, points, perplexity, style, digit, group, state], [plot, gallery, status],
                api_name="tsne_cluster", **common)
     place_btn.click(place, [pad, model, points, perplexity, style, state], [plot, gallery, status],
