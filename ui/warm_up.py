@@ -1,8 +1,9 @@
 """What the app does once the server answers: tab contents and imports the first visitor will want next.
 
 Nothing here runs before `launch()` returns. The tasks run one at a time on one thread at the training nice
-value (Linux: per thread), after the first prediction has been answered or a few seconds have passed, so a
-visitor's first drawing is read before any of it starts and competes with it only at low priority after that.
+value (Linux: per thread), two seconds after the first prediction has been answered or after 15 s with no
+visitor, so a visitor's first drawing is read before any of it starts and competes with it only at low priority
+after that (imports hold the GIL, which a nice value does not share out: hence the wait).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ class WarmUps:
         """Queue `task` (exceptions are logged: a warm-up never stops the app)."""
         self.tasks.append((name, task))
 
-    def run(self, wait_s: float = 6.0) -> None:
-        """Run every task here, after the first answer or `wait_s` seconds."""
-        self.first_answer.wait(wait_s)
+    def run(self, wait_s: float = 15.0, after_answer_s: float = 2.0) -> None:
+        """Run every task here, `after_answer_s` after the first answer (the visitor's Predict click usually
+        follows the stroke's answer) or after `wait_s` seconds with no visitor."""
+        if self.first_answer.wait(wait_s):
+            time.sleep(after_answer_s)  # imports hold the GIL, which no nice value yields: let Predict go first
         for name, task in self.tasks:
             t0 = time.perf_counter()
             try:
@@ -43,7 +46,7 @@ class WarmUps:
             self.done[name] = round(time.perf_counter() - t0, 2)
         self.finished.set()
 
-    def start(self, wait_s: float = 6.0) -> threading.Thread:
+    def start(self, wait_s: float = 15.0) -> threading.Thread:
         """run() on a daemon thread at the training nice value."""
 
         def work() -> None:

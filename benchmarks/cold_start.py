@@ -1,0 +1,222 @@
+"""Cold start (#18): `python app.py` as a fresh process → HTTP 200 → pad drawable → first correct prediction in
+Chromium → every tab's first content (opened, nothing pressed); the server's idle RSS; where the time goes.
+
+    python benchmarks/cold_start.py [--cold] [--runs N]
+
+Per run, seconds from launching the process: `http` (the page answers 200), `pad` (the pad takes strokes),
+`predict` (a 7 drawn with the mouse and Predict pressed reads 7), then `tabs` (each tab opened in order shows its
+first content, tests/browser_helpers.FIRST_CONTENT) and `all_tabs` (the last of them). RSS of the server just after
+HTTP 200 and once every tab has been opened. Baselines in the same run: `python -c "import gradio, torch"` (the
+floor no app start can beat here) and a second visitor on the running server (page opened → correct prediction).
+Where the time goes: the top cumulative imports of `python -X importtime -c "import app"` and the top functions
+of a cProfile of build_demo(). `--cold` first evicts the repository's and the virtualenv's files from the page
+cache (posix_fadvise DONTNEED per file, no root needed; pages other processes hold mapped stay) for one more run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import REPO, load_warning
+from screenshots import wait_for_http
+
+from tests.apphelpers import free_port
+from tests.browser_helpers import (
+    DESKTOP,
+    FIRST_CONTENT,
+    MNIST_FIRST,
+    AppPage,
+    expect_first_content,
+    launch_browser,
+    unavailable_reason,
+)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (VmRSS) in MB."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", text).group(1)) / 1024
+
+
+def floor_import_s() -> float:
+    """Seconds for a fresh `python -c "import gradio, torch"`: what any start of this app pays first."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import gradio, torch"], cwd=REPO, check=True)
+    return time.perf_counter() - t0
+
+
+def import_costs(top: int = 8) -> list[tuple[str, float]]:
+    """(module, cumulative s) of the heaviest imports under `import app` (python -X importtime), largest first."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=REPO, capture_output=True,
+                         text=True, check=True).stderr
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)", line)
+        if m and len(m.group(2)) <= 4:  # app's own imports and theirs (depth ≤ 2)
+            rows.append((m.group(3), int(m.group(1)) / 1e6))
+    return sorted(rows, key=lambda r: -r[1])[:top]
+
+
+BUILD_PROFILE = """
+import cProfile, pstats, io, app
+from mnist_demo.registry import ModelRegistry
+from mnist_demo.service import Service
+s = Service(ModelRegistry("cpu")); s.registry.load_all()
+pr = cProfile.Profile(); pr.enable(); app.build_demo(s); pr.disable()
+st = pstats.Stats(pr)
+rows = [(f"{k[0].split('/work/main/')[-1]}:{k[2]}", v[3]) for k, v in st.stats.items()
+        if ("/ui/" in k[0] or "/mnist_demo/" in k[0] or k[0].endswith("app.py"))]
+print(sum(v[2] for v in st.stats.values()))
+for name, cum in sorted(rows, key=lambda r: -r[1])[:6]:
+    print(f"{cum:.3f} {name}")
+"""
+
+
+def build_profile() -> dict:
+    """build_demo()'s total seconds under cProfile and its six costliest functions of this repository."""
+    out = subprocess.run([sys.executable, "-c", BUILD_PROFILE], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.strip().splitlines()
+    return {"total_s": round(float(out[0]), 2),
+            "top": [(line.split(" ", 1)[1], float(line.split(" ", 1)[0])) for line in out[1:]]}
+
+
+def evict_page_cache() -> int:
+    """Drop the repository's and the virtualenv's files from the page cache; how many files were advised."""
+    n = 0
+    for root in (REPO,):
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in (".git", "data", "node_modules")]
+            for f in filenames:
+                try:
+                    fd = os.open(os.path.join(dirpath, f), os.O_RDONLY)
+                except OSError:
+                    continue
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                    n += 1
+                finally:
+                    os.close(fd)
+    return n
+
+
+def one_run(browser, have_mnist: bool) -> dict:
+    """Launch `python app.py`, time every phase in a fresh page; the server is stopped at the end."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log = tempfile.NamedTemporaryFile("w+", prefix="cold_", suffix=".log", delete=False)  # noqa: SIM115
+    page = browser.new_page(viewport=DESKTOP)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)], cwd=REPO,
+                            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    res: dict = {}
+    try:
+        wait_for_http(url, proc)
+        res["http"] = time.perf_counter() - t0
+        res["rss_at_http_mb"] = rss_mb(proc.pid)
+        app = AppPage(page)
+        app.goto(url)
+        res["pad"] = time.perf_counter() - t0
+        app.draw("7")
+        got = app.predict()
+        if got != "7":
+            raise AssertionError(f"drew a 7, the app read {got!r}")
+        res["predict"] = time.perf_counter() - t0
+        app.clear()  # the tabs then show their example digit, as for a visitor who has not drawn yet
+        tabs = {}
+        for tab in app.tab_names():
+            if tab == "Draw" or (tab in MNIST_FIRST and not have_mnist) or tab not in FIRST_CONTENT:
+                continue
+            app.open_tab(tab)
+            expect_first_content(app, tab)
+            tabs[tab] = time.perf_counter() - t0
+        res["tabs"] = tabs
+        res["all_tabs"] = max(tabs.values()) if tabs else None
+        second = AppPage(browser.new_page(viewport=DESKTOP))
+        t1 = time.perf_counter()
+        second.goto(url)
+        second.draw("7")
+        if second.predict() != "7":
+            raise AssertionError("the second visitor's 7 was misread")
+        res["second_visitor"] = time.perf_counter() - t1
+        second.page.close()
+        time.sleep(2.0)  # idle: warm-ups done or going on at low priority
+        res["rss_after_tabs_mb"] = rss_mb(proc.pid)
+    finally:
+        page.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return res
+
+
+def main() -> None:
+    """Run the cold start(s), print a summary and one JSON line."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=2, help="warm-disk runs (default 2)")
+    ap.add_argument("--cold", action="store_true", help="one more run after evicting the files from the page cache")
+    args = ap.parse_args()
+    reason = unavailable_reason()
+    if reason:
+        print(reason)
+        print(json.dumps({"error": reason}))
+        sys.exit(2)
+    warning = load_warning()
+    if warning:
+        print(warning)
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import HAVE_MNIST
+
+    floor = floor_import_s()
+    print(f"floor: python -c 'import gradio, torch' {floor:.1f} s")
+    runs = []
+    with sync_playwright() as p:
+        browser = launch_browser(p)
+        for i in range(args.runs):
+            r = one_run(browser, HAVE_MNIST)
+            runs.append(r)
+            print(f"run {i + 1}: HTTP {r['http']:.1f} s → pad {r['pad']:.1f} s → first correct prediction "
+                  f"{r['predict']:.1f} s → every tab's first content {r['all_tabs']:.1f} s; second visitor "
+                  f"{r['second_visitor']:.1f} s; RSS {r['rss_at_http_mb']:.0f} MB at HTTP, "
+                  f"{r['rss_after_tabs_mb']:.0f} MB after the tabs")
+            print("   tabs: " + ", ".join(f"{k} {v:.1f}" for k, v in r["tabs"].items()))
+        cold = None
+        if args.cold:
+            n = evict_page_cache()
+            cold = one_run(browser, HAVE_MNIST)
+            print(f"cold page cache ({n:,} files evicted): HTTP {cold['http']:.1f} s → first correct prediction "
+                  f"{cold['predict']:.1f} s → every tab {cold['all_tabs']:.1f} s")
+        browser.close()
+    imports = import_costs()
+    print("heaviest imports under `import app`: " + ", ".join(f"{m} {s:.2f} s" for m, s in imports))
+    prof = build_profile()
+    print(f"build_demo under cProfile: {prof['total_s']:.2f} s; "
+          + ", ".join(f"{n} {s:.2f} s" for n, s in prof["top"][:4]))
+
+    def med(key: str) -> float:
+        return round(statistics.median(r[key] for r in runs), 2)
+
+    print(json.dumps({"benchmark": "cold_start", "runs": len(runs), "http_s": med("http"), "pad_s": med("pad"),
+                      "first_prediction_s": med("predict"), "all_tabs_s": med("all_tabs"),
+                      "second_visitor_s": med("second_visitor"), "rss_at_http_mb": med("rss_at_http_mb"),
+                      "rss_after_tabs_mb": med("rss_after_tabs_mb"), "floor_import_gradio_torch_s": round(floor, 2),
+                      "tabs_s": {k: round(v, 2) for k, v in runs[-1]["tabs"].items()},
+                      "cold_cache": {k: (round(v, 2) if isinstance(v, float) else None) for k, v in cold.items()
+                                     if k in ("http", "predict", "all_tabs")} if cold else None,
+                      "imports_s": [(m, round(s, 2)) for m, s in imports], "build_demo": prof,
+                      "warning": warning or None}))
+
+
+if __name__ == "__main__":
+    main()
