@@ -29,6 +29,7 @@ from ui.experiments_tab import build_lenet_tab, build_shuffle_tab
 from ui.explain_tab import build_explain_tab
 from ui.eye_tab import build_eye_tab
 from ui.gradio_tweaks import Budget, lazy_session_configs, queue_budgets
+from ui.i18n import I18N, t
 from ui.sequence_tab import build_lstm_tab, build_sincos_tab, warm_up_sincos
 from ui.teach_tab import build_teach_tab
 from ui.train_tab import build_train_tab
@@ -40,10 +41,11 @@ CSS = """
 #seen img { image-rendering: pixelated; }
 #pad { max-width: 420px; margin: 0 auto; }
 """
-INTRO = """# ✏️ MNIST playground
-Draw a digit and watch seven classic PyTorch models read it. Train them live on the real MNIST set,
-see where they go wrong, and explore the data — all on a laptop CPU."""
 
+# The top-level sections, Draw first: (name, key of its one-line purpose in ui/i18n.py); their tabs are laid
+# out in build_demo.
+SECTIONS = [("Draw & look inside", "look_purpose"), ("Train & evaluate", "learn_purpose"),
+            ("The seeds' experiments", "seeds_purpose")]
 
 # Public mode: each concurrency group's own queue budget (events waiting, all visitors) and the events one client
 # may have waiting or running, so a flood of trainings or maps never fills the queue /predict waits in.
@@ -73,37 +75,52 @@ def build_demo(service: Service) -> gr.Blocks:
     # Run by main() once the server answers (tests and benchmarks that build the app may call demo.warm_ups.run()).
     warm_ups = WarmUps(service.answered)
     with gr.Blocks(title=TITLE, delete_cache=(max(30, min(300, ttl // 4)), ttl)) as demo:
-        gr.Markdown(INTRO)
+        gr.Markdown(t("intro"))
         for line in service.status_lines():
             gr.Markdown(f"⚠️ {line}")
         # One VisitorSession per browser session, created by its first training run (None until then);
         # its models are freed and any run stopped when the session ends.
         state = gr.State(None, delete_callback=lambda s: s.close() if s else None)
-        with gr.Tabs():
-            with gr.Tab("Draw", id="draw"):
-                draw = build_draw_tab(service, state)
-            with gr.Tab("Model's eye", id="eye") as tab:
-                build_eye_tab(service, state, draw["pad"], tab=tab)
-            with gr.Tab("Why this digit?", id="explain") as tab:
-                build_explain_tab(service, state, draw["pad"], tab=tab)
-            with gr.Tab("Train", id="train") as train_tab_:
-                train_tab = gr.Column()  # filled below, once the Evaluate dropdown exists
-            with gr.Tab("Teach it", id="teach") as teach_tab:
-                teach_col = gr.Column()  # filled below, like Train
-            with gr.Tab("Evaluate", id="evaluate") as tab:
-                eval_model = build_evaluate_tab(service, state, tab=tab)
-            with gr.Tab("t-SNE", id="tsne") as tab:
-                build_tsne_tab(service, state, draw["pad"], tab=tab, warm_ups=warm_ups)
-            with gr.Tab("LSTM reader", id="lstm") as tab:
-                build_lstm_tab(service, state, draw["pad"], tab=tab)
-            with gr.Tab("sin → cos RNN", id="sincos"):
-                build_sincos_tab(service, state, draw["pad"])
-            with gr.Tab("LeNet-5", id="lenet") as tab:
-                build_lenet_tab(service, state, draw["pad"], tab=tab)
-            with gr.Tab("Pixel shuffle", id="shuffle") as tab:
-                build_shuffle_tab(service, state, draw["pad"], tab=tab)
-            with gr.Tab("Dataset", id="dataset") as tab:
-                build_dataset_tab(service, tab=tab)
+        with gr.Tabs(elem_id="sections"):  # a few sections, each with its own row of tabs (SECTIONS)
+            with gr.Tab(t(SECTIONS[0][0]), id="look") as look:
+                gr.Markdown(t(SECTIONS[0][1]), elem_classes="section-purpose")
+                with gr.Tabs() as look_tabs:
+                    with gr.Tab(t("Draw"), id="draw"):
+                        draw = build_draw_tab(service, state)
+                    with gr.Tab(t("Model's eye"), id="eye") as tab:
+                        build_eye_tab(service, state, draw["pad"], tab=tab)
+                    with gr.Tab(t("Why this digit?"), id="explain") as tab:
+                        build_explain_tab(service, state, draw["pad"], tab=tab)
+                    with gr.Tab(t("LSTM reader"), id="lstm") as tab:
+                        build_lstm_tab(service, state, draw["pad"], tab=tab)
+                    with gr.Tab(t("t-SNE"), id="tsne") as tab:
+                        build_tsne_tab(service, state, draw["pad"], tab=tab, warm_ups=warm_ups)
+            with gr.Tab(t(SECTIONS[1][0]), id="learn") as learn:
+                gr.Markdown(t(SECTIONS[1][1]), elem_classes="section-purpose")
+                with gr.Tabs() as learn_tabs:
+                    with gr.Tab(t("Train"), id="train") as train_tab_:
+                        train_tab = gr.Column()  # filled below, once the Evaluate dropdown exists
+                    with gr.Tab(t("Teach it"), id="teach") as teach_tab:
+                        teach_col = gr.Column()  # filled below, like Train
+                    with gr.Tab(t("Evaluate"), id="evaluate") as tab:
+                        eval_model = build_evaluate_tab(service, state, tab=tab)
+            with gr.Tab(t(SECTIONS[2][0]), id="seeds") as seeds:
+                gr.Markdown(t(SECTIONS[2][1]), elem_classes="section-purpose")
+                with gr.Tabs() as seeds_tabs:
+                    with gr.Tab(t("LeNet-5"), id="lenet") as tab:
+                        build_lenet_tab(service, state, draw["pad"], tab=tab)
+                    with gr.Tab(t("Pixel shuffle"), id="shuffle") as tab:
+                        build_shuffle_tab(service, state, draw["pad"], tab=tab)
+                    with gr.Tab(t("sin → cos RNN"), id="sincos"):
+                        build_sincos_tab(service, state, draw["pad"])
+                    with gr.Tab(t("Dataset"), id="dataset") as tab:
+                        build_dataset_tab(service, tab=tab)
+        # A section opens on its first tab: a tab shown again without being clicked would not refresh (Teach it
+        # lists the drawings saved meanwhile when it is selected; the other tabs fill themselves when selected).
+        for section, tabs, first in ((look, look_tabs, "draw"), (learn, learn_tabs, "train"),
+                                     (seeds, seeds_tabs, "lenet")):
+            section.select(lambda first=first: gr.Tabs(selected=first), None, tabs, api_name=False, queue=False,
+                           show_progress="hidden")
         with train_tab:
             build_train_tab(service, state, draw["model"], [eval_model], pad=draw["pad"], tab=train_tab_)
         with teach_col:
@@ -128,7 +145,7 @@ def serve_options(demo: gr.Blocks, public: bool, max_sessions: int | None = None
     budgeted = public and queue_budgets(demo, QUEUE_BUDGETS, DEFAULT_BUDGET)
     # Where the budgets cannot be applied (another gradio version), one bound for all events at least.
     demo.queue(max_size=64 if public and not budgeted else None, status_update_rate=1)
-    return dict(css=CSS, theme=gr.themes.Soft(), max_file_size="10mb" if public else None, show_error=False,
+    return dict(css=CSS, theme=gr.themes.Soft(), i18n=I18N, max_file_size="10mb" if public else None, show_error=False,
                 state_session_capacity=max_sessions or (300 if public else 10_000))
 
 

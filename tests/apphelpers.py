@@ -43,9 +43,9 @@ def running_app(service=None, **build_kw) -> Iterator[str]:
     service = service or Service(ModelRegistry("cpu"))
     demo = app.build_demo(service, **build_kw)
     demo.queue()
-    # The app's own look (CSS, theme) as `python app.py` launches it, so browser checks see the real layout.
+    # The app's own look (CSS, theme, translations) as `python app.py` launches it: browser checks see the real page.
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                css=app.CSS, theme=gr.themes.Soft())
+                css=app.CSS, theme=gr.themes.Soft(), i18n=app.I18N)
     try:
         yield demo.local_url
     finally:

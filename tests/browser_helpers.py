@@ -127,6 +127,27 @@ _LINE_LOG_JS = """sel => (window.__lineLog || {})[sel] || null"""
 # JS: the point counts (path vertices) of each recorded drawing.
 _LINE_COUNTS_JS = """sel => ((window.__lines || {})[sel] || []).map(d => (d.match(/[ML]/g) || []).length)"""
 
+# JS: every tab a visitor uses, in layout order, as [label, the label of the section tab holding it (or null)];
+# sections are the tabs that hold tabs. From the page's config: a section's tabs are not in the DOM until opened.
+_TAB_TREE_JS = """() => {
+  const cfg = window.gradio_config;
+  const byId = new Map(cfg.components.map(c => [c.id, c]));
+  const label = c => {  // a translatable label is '__i18n__{"key": ...}': its key is the English name (ui/i18n.py)
+    const l = c.props && c.props.label;
+    if (typeof l !== 'string') return (l && l.key) || '';
+    return l.startsWith('__i18n__') ? JSON.parse(l.slice(8)).key : l;
+  };
+  const isTab = n => { const c = byId.get(n.id); return !!c && c.type === 'tabitem'; };
+  const holdsTabs = n => (n.children || []).some(ch => isTab(ch) || holdsTabs(ch));
+  const out = [];
+  const walk = (n, section) => {
+    if (isTab(n) && !holdsTabs(n)) { out.push([label(byId.get(n.id)), section]); return; }
+    const here = isTab(n) ? label(byId.get(n.id)) : section;
+    for (const ch of n.children || []) walk(ch, here);
+  };
+  walk(cfg.layout, null);
+  return out;
+}"""
 
 # JS: is the pad's canvas the topmost element at a point? (A stuck progress overlay covers it.)
 _PAD_FREE_JS = """([x, y]) => { const e = document.elementFromPoint(x, y);
@@ -219,26 +240,44 @@ class AppPage:
         self.wait_for_events(target)
 
     # ---------- tabs ----------
+    def tab_tree(self) -> list[tuple[str, str | None]]:
+        """(tab label, label of the section holding it or None) for every tab a visitor uses, in order."""
+        return [(name, section) for name, section in self.page.evaluate(_TAB_TREE_JS)]
+
     def tab_names(self) -> list[str]:
-        """The labels of every tab, in order, including ones folded into the '…' menu on narrow screens."""
-        names = self.page.evaluate("""() => [...document.querySelectorAll('.tab-container.visually-hidden button,'
-                                      + ' [role=tablist] button[role=tab]')].map(e => e.innerText.trim())""")
-        return list(dict.fromkeys(n for n in names if n))
+        """The labels of every tab (not the sections), in order, whether or not its section is open."""
+        return [name for name, _ in self.tab_tree()]
+
+    def section_names(self) -> list[str]:
+        """The labels of the top-level sections, in order."""
+        return list(dict.fromkeys(s for _, s in self.tab_tree() if s))
 
     def open_tab(self, name: str) -> None:
-        """Click a tab by its label (through the 'More tabs' menu when it is folded away)."""
+        """Click a tab by its label, opening its section first (through the 'More tabs' menu when folded away)."""
+        section = dict(self.tab_tree()).get(name)
+        if section is not None and not self.page.get_by_role("tab", name=name, exact=True).first.is_visible():
+            self._click_tab(section)
+        self._click_tab(name)
+        self.wait_idle()
+
+    def _click_tab(self, name: str) -> None:
         tab = self.page.get_by_role("tab", name=name, exact=True)
-        if tab.count() == 0 or not tab.first.is_visible():
-            self.page.get_by_role("button", name="More tabs").click()
-            self.page.locator(".overflow-dropdown button").filter(has_text=re.compile(f"^{re.escape(name)}$")).click()
+        if tab.count() == 0 or not tab.first.is_visible():  # folded into a tab bar's "More tabs" menu
+            item = self.page.locator(".overflow-dropdown button").filter(has_text=re.compile(f"^{re.escape(name)}$"))
+            for menu in self.page.get_by_role("button", name="More tabs").all():
+                if not menu.is_visible():
+                    continue
+                menu.click()
+                if item.first.is_visible():
+                    item.first.click()
+                    break
+                menu.click()  # not this bar's menu: close it again
         else:
             tab.first.click()
-        sel = self.page.locator("[role=tab][aria-selected=true]")
-        if sel.count():  # the selected tab is shown in the tab bar once chosen, even from the menu
-            from playwright.sync_api import expect
+        sel = self.page.locator("[role=tab][aria-selected=true]").filter(has_text=re.compile(f"^{re.escape(name)}$"))
+        from playwright.sync_api import expect  # the chosen tab is shown selected, even when picked from the menu
 
-            expect(sel.first).to_have_text(name, timeout=TIMEOUT_S * 1000)
-        self.wait_idle()
+        expect(sel.first).to_be_visible(timeout=TIMEOUT_S * 1000)
 
     def wait_idle(self) -> None:
         """Wait until nothing the page sent is in flight (tab switches may fetch components)."""

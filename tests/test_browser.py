@@ -161,6 +161,24 @@ def test_every_tab_opens_with_content(browser: Any, app_url: str) -> None:
         page.close()
 
 
+def test_chinese_browser_sees_chinese_tab_names(browser: Any, app_url: str) -> None:
+    """A browser whose language is zh-CN sees the sections and tabs in Simplified Chinese (gr.I18n, ui/i18n.py),
+    and the Draw tab still reads a drawing; an English browser sees the English names (the first tests)."""
+    from ui.i18n import TRANSLATIONS
+
+    zh = TRANSLATIONS["zh-CN"]
+    context = browser.new_context(locale="zh-CN", viewport=DESKTOP)
+    try:
+        app = AppPage(context.new_page()).goto(app_url)
+        for key in ("Draw & look inside", "Train & evaluate", "The seeds' experiments", "Draw", "Model's eye"):
+            assert app.page.get_by_role("tab", name=zh[key], exact=True).first.is_visible(), (key, zh[key])
+        assert not app.page.get_by_role("tab", name="Train & evaluate", exact=True).count()
+        app.draw("7")
+        assert app.predict() == "7"
+    finally:
+        context.close()
+
+
 def test_every_tab_has_a_check(visitor: AppPage) -> None:
     """A new tab gets its own small @tab_check in tests/browser_helpers.py (and so a screenshot)."""
     missing = [t for t in visitor.tab_names() if t not in TAB_CHECKS]
