@@ -107,3 +107,27 @@ def test_recorded_train_run_is_whole() -> None:
     assert len(run["steps"]) == len(run["losses"]) > 10 and len(run["acc_steps"]) == len(run["accs"]) > 3
     m = np.asarray(run["confusion"])
     assert m.sum() == 10_000 and abs(np.trace(m) / 10_000 - run["accuracy"]) < 1e-4
+
+
+def test_a_tab_that_fills_itself_never_shows_an_error_toast() -> None:
+    """on_open wires tab.select with api_name=False and no spinner; when filling fails (no model, no MNIST), the
+    outputs stay as they are instead of an error toast the visitor did nothing to cause."""
+    import gradio as gr
+
+    from ui.common import on_open
+
+    wired = {}
+
+    class FakeTab:
+        def select(self, fn, inputs, outputs, **kw):
+            wired.update(fn=fn, kw=kw)
+
+    def fails(value: str) -> tuple:
+        raise gr.Error("no LSTM model is available")
+
+    on_open(FakeTab(), fails, ["in"], ["a", "b"])
+    assert wired["kw"]["api_name"] is False and wired["kw"]["show_progress"] == "hidden"
+    assert wired["fn"]("x") == (gr.update(), gr.update())
+    on_open(FakeTab(), lambda v: v.upper(), ["in"], ["a"])
+    assert wired["fn"]("x") == "X"
+    on_open(None, fails, ["in"], ["a"])  # no tab (a tab built alone in a test): nothing wired, nothing raised

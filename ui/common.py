@@ -83,9 +83,19 @@ def rendered(fig: Any) -> Any:
 
 def on_open(tab: Any, fn: Callable, inputs: Any, outputs: Any, **kw: Any) -> None:
     """Fill `outputs` when the visitor opens `tab` (no button to press); nothing when there is no tab."""
-    if tab is not None:
-        kw.setdefault("show_progress", "hidden")  # a tab that fills itself shows no spinner unless asked
-        tab.select(fn, inputs, outputs, api_name=False, **kw)
+    if tab is None:
+        return
+    n = len(outputs) if isinstance(outputs, list | tuple) else 1
+
+    @functools.wraps(fn)  # gradio reads fn's own signature through __wrapped__ (inputs, gr.Progress)
+    def quietly(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception:  # the visitor pressed nothing: no error toast, the tab keeps its hint (e.g. no model)
+            return gr.update() if n == 1 else (gr.update(),) * n
+
+    kw.setdefault("show_progress", "hidden")  # a tab that fills itself shows no spinner unless asked
+    tab.select(quietly, inputs, outputs, api_name=False, **kw)
 
 
 def upscale(img: np.ndarray, size: int = 168) -> np.ndarray:
