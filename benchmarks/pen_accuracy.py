@@ -38,6 +38,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="every 5th drawing, 30 timing runs")
     p.add_argument("--record", action="store_true", help="store each model's top-1 (model='best' follows it)")
     args = p.parse_args()
+    torch.set_num_threads(1)  # as the app serves predictions (app.py --threads defaults to 1)
     from _common import load_warning
 
     if load_warning():

@@ -244,7 +244,9 @@ MODELS: dict[str, ModelSpec] = {
     "lenet5_fc": ModelSpec(
         "lenet5_fc", "LeNet-5 (C5 as Linear 400→120)", "001", LeNet5FC, MNIST_NORM,
         TrainConfig(epochs=1, batch_size=64, lr=1e-3, optimizer="adam", eval_every=0, seed=1),
-        _best(14, 3e-3, pen_renders=PEN_RENDERS, train_size=60_000 + PEN_RENDERS), "99.567% (epochs not given)"),
+        # MNIST only: it keeps the best clean score (99.53 %). With the pen renders it read unseen writers better
+        # (98.53 % vs 96.6 %) but reached 99.38 % (14 epochs) / 99.40 % (20) on MNIST, under the 99.5 % floor.
+        _best(20, 3e-3), "99.567% (epochs not given)"),
     "cnn_fc3": ModelSpec(
         "cnn_fc3", "CNN + 3 FC layers", "003", CNNFC3, HALF_NORM,
         TrainConfig(epochs=3, batch_size=64, lr=1e-3, optimizer="sgd", momentum=0.9, eval_every=0, seed=1),

@@ -167,4 +167,6 @@ def test_held_out_writers_are_read_at_the_floor() -> None:
     assert right / len(suite) >= FLOOR, f"{right}/{len(suite)}"
 
 
-FLOOR = 0.96  # placeholder until the retrained checkpoints are measured
+# Measured 2026-12-01: 373 of 375 (99.5 %) with `best` = cnn_fc3 trained on the training writers' pen renders;
+# the checkpoints before real pen data read ~96.7 % of the held-out writers, which this floor would refuse.
+FLOOR = 0.985
