@@ -124,9 +124,10 @@ def _shape_problem(payload: dict[str, Any]) -> str | None:
         return f"state_dict is a {type(state).__name__}, not a non-empty dict of tensors"
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         return "state_dict holds something other than named tensors"
-    for key in ("metrics", "train_config"):
-        if not isinstance(payload.get(key, {}), dict):
-            return f"{key} is a {type(payload[key]).__name__}, not a dict"
+    if not isinstance(payload.get("metrics", {}), dict):
+        return f"metrics is a {type(payload['metrics']).__name__}, not a dict"
+    if not isinstance(payload.get("train_config"), (dict, type(None))):  # None: saved without a recipe
+        return f"train_config is a {type(payload['train_config']).__name__}, not a dict"
     return None
 
 

@@ -105,6 +105,7 @@ def test_recorded_metric_picks_the_draw_default(tmp_path: Path) -> None:
     {"state_dict": {"w": "not a tensor"}},
     {"name": 7},
     {"metrics": ["a"]},
+    {"train_config": "adam"},  # (None is fine: a checkpoint saved without a recipe)
 ])
 def test_structurally_wrong_checkpoint_is_reported_like_a_corrupt_one(tmp_path: Path, damage: dict) -> None:
     """A well-formed torch file with the wrong payload shape: CheckpointError naming the fix, not AttributeError."""
