@@ -19,6 +19,7 @@ as a tensor file under MNIST_DEMO_CACHE (default `data/cache/`, git-ignored).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from itertools import pairwise
 from pathlib import Path
@@ -136,23 +137,30 @@ def render_pad_set(split: MnistSplit, n: int, seed: int = 7, workers: int = 1) -
     return MnistSplit(images.contiguous(), torch.from_numpy(labels))
 
 
-def pad_renders(n: int, seed: int = 7, workers: int | None = None) -> MnistSplit:
-    """The cached pad-rendered training subset of size n (rendered and cached on first use)."""
-    path = cache_dir() / f"pad_train_{n}_{seed}_v{VERSION}.pt"
+def cached_split(path: Path, render: Callable[[int], MnistSplit], workers: int | None = None) -> MnistSplit:
+    """The split stored at `path`, else render(workers) written there atomically (rendering takes minutes)."""
     if path.exists():
         blob = torch.load(path, weights_only=True)
         return MnistSplit(blob["images"], blob["labels"])
-    split = render_pad_set(load_mnist(train=True), n, seed, workers or max(1, min(2, os.cpu_count() or 1)))
+    split = render(workers or max(1, min(2, os.cpu_count() or 1)))
     atomic_write(path, lambda fh: torch.save({"images": split.images, "labels": split.labels}, fh), public=False)
     return split
 
 
+def followed_by(train: MnistSplit, extra: MnistSplit) -> MnistSplit:
+    """`train` with `extra`'s digits appended."""
+    return MnistSplit(torch.cat([train.images, extra.images]), torch.cat([train.labels, extra.labels]))
+
+
+def pad_renders(n: int, seed: int = 7, workers: int | None = None) -> MnistSplit:
+    """The cached pad-rendered training subset of size n (rendered and cached on first use)."""
+    return cached_split(cache_dir() / f"pad_train_{n}_{seed}_v{VERSION}.pt",
+                        lambda w: render_pad_set(load_mnist(train=True), n, seed, w), workers)
+
+
 def with_pad_renders(train: MnistSplit, n: int, seed: int = 7) -> MnistSplit:
     """`train` followed by n pad-rendered training digits (train unchanged when n is 0)."""
-    if n <= 0:
-        return train
-    extra = pad_renders(n, seed)
-    return MnistSplit(torch.cat([train.images, extra.images]), torch.cat([train.labels, extra.labels]))
+    return followed_by(train, pad_renders(n, seed)) if n > 0 else train
 
 
 if __name__ == "__main__":  # python -m mnist_demo.pad_renders N: render and cache ahead of training

@@ -10,14 +10,12 @@ used, so the held-out writers stay unseen. Cached under the pad renders' cache f
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
 
 from ..data import MnistSplit
-from ..fileio import atomic_write
 from .pen_data import TRAIN_WRITERS, PenDigit, load_pen_digits, random_pen_spec, render_pen
 
 STYLE_P = 0.35  # share of the 1s, 4s, 7s and 9s that get a style edit
@@ -137,23 +135,17 @@ def render_pen_set(digits: list[PenDigit], n: int, seed: int = 11, workers: int 
 
 def pen_renders(n: int, seed: int = 11, workers: int | None = None) -> MnistSplit:
     """The cached set of n renders of the training writers' digits (rendered and cached on first use)."""
-    from ..pad_renders import cache_dir
+    from ..pad_renders import cache_dir, cached_split
 
-    path = cache_dir() / f"pen_train_{n}_{seed}_v{VERSION}.pt"
-    if path.exists():
-        blob = torch.load(path, weights_only=True)
-        return MnistSplit(blob["images"], blob["labels"])
-    split = render_pen_set(load_pen_digits(TRAIN_WRITERS), n, seed, workers or max(1, min(2, os.cpu_count() or 1)))
-    atomic_write(path, lambda fh: torch.save({"images": split.images, "labels": split.labels}, fh), public=False)
-    return split
+    return cached_split(cache_dir() / f"pen_train_{n}_{seed}_v{VERSION}.pt",
+                        lambda w: render_pen_set(load_pen_digits(TRAIN_WRITERS), n, seed, w), workers)
 
 
 def with_pen_renders(train: MnistSplit, n: int, seed: int = 11) -> MnistSplit:
     """`train` followed by n renders of the training writers' pen digits (train unchanged when n is 0)."""
-    if n <= 0:
-        return train
-    extra = pen_renders(n, seed)
-    return MnistSplit(torch.cat([train.images, extra.images]), torch.cat([train.labels, extra.labels]))
+    from ..pad_renders import followed_by
+
+    return followed_by(train, pen_renders(n, seed)) if n > 0 else train
 
 
 if __name__ == "__main__":  # python -m mnist_demo.drawing.pen_renders N: render and cache ahead of training
