@@ -23,3 +23,18 @@ def load_warning() -> str:
         return ""
     cores = os.cpu_count() or 1
     return f"WARNING: load average {load1:.1f} on {cores} cores; timings are unreliable" if load1 > 0.5 * cores else ""
+
+
+def preflight(unavailable: str | None) -> str:
+    """Exit 2 with one JSON line when the benchmark cannot run (`unavailable` says why); else print and return
+    the CPU-load warning ("" on a quiet machine)."""
+    import json
+
+    if unavailable:
+        print(unavailable)
+        print(json.dumps({"error": unavailable}))
+        sys.exit(2)
+    warning = load_warning()
+    if warning:
+        print(warning)
+    return warning

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, load_warning
+from _common import REPO, preflight
 from screenshots import wait_for_http
 
 from tests.apphelpers import free_port
@@ -166,14 +166,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2, help="warm-disk runs (default 2)")
     ap.add_argument("--cold", action="store_true", help="one more run after evicting the files from the page cache")
     args = ap.parse_args()
-    reason = unavailable_reason()
-    if reason:
-        print(reason)
-        print(json.dumps({"error": reason}))
-        sys.exit(2)
-    warning = load_warning()
-    if warning:
-        print(warning)
+    warning = preflight(unavailable_reason())
     from playwright.sync_api import sync_playwright
 
     from tests.conftest import HAVE_MNIST

@@ -25,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _common import REPO, load_warning
+from _common import REPO, preflight
 
 from tests.apphelpers import free_port
 from tests.browser_helpers import DESKTOP, MOBILE, TAB_CHECKS, AppPage, check_train, launch_browser, unavailable_reason
@@ -81,14 +81,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="Draw tab only (desktop + phone), no other tab")
     ap.add_argument("--out", type=Path, default=REPO / "docs", help="folder for the PNGs (default: docs/)")
     args = ap.parse_args()
-    reason = unavailable_reason()
-    if reason:
-        print(reason)
-        print(json.dumps({"error": reason}))
-        sys.exit(2)
-    warning = load_warning()
-    if warning:
-        print(warning)
+    warning = preflight(unavailable_reason())
     args.out.mkdir(parents=True, exist_ok=True)
 
     from playwright.sync_api import sync_playwright

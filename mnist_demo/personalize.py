@@ -134,9 +134,7 @@ def replay_set(pen: bool = True) -> tuple[Replay, str]:
     if pen:
         from .drawing import pen_renders as pr
         from .models import PEN_RENDERS
-        from .pad_renders import cache_dir
-
-        if (cache_dir() / f"pen_train_{PEN_RENDERS}_11_v{pr.VERSION}.pt").exists():
+        if pr.cache_path(PEN_RENDERS).exists():
             extra = pr.pen_renders(PEN_RENDERS)
             return Replay(train, extra), f"MNIST's {len(train):,} training digits + {len(extra):,} pen renders"
     return Replay(train), f"MNIST's {len(train):,} training digits"

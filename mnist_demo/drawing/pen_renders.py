@@ -11,6 +11,7 @@ used, so the held-out writers stay unseen. Cached under the pad renders' cache f
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -135,10 +136,17 @@ def render_pen_set(digits: list[PenDigit], n: int, seed: int = 11, workers: int 
 
 def pen_renders(n: int, seed: int = 11, workers: int | None = None) -> MnistSplit:
     """The cached set of n renders of the training writers' digits (rendered and cached on first use)."""
-    from ..pad_renders import cache_dir, cached_split
+    from ..pad_renders import cached_split
 
-    return cached_split(cache_dir() / f"pen_train_{n}_{seed}_v{VERSION}.pt",
-                        lambda w: render_pen_set(load_pen_digits(TRAIN_WRITERS), n, seed, w), workers)
+    return cached_split(cache_path(n, seed), lambda w: render_pen_set(load_pen_digits(TRAIN_WRITERS), n, seed, w),
+                        workers)
+
+
+def cache_path(n: int, seed: int = 11) -> Path:
+    """Where pen_renders(n, seed) is cached (under the pad renders' cache folder)."""
+    from ..pad_renders import cache_dir
+
+    return cache_dir() / f"pen_train_{n}_{seed}_v{VERSION}.pt"
 
 
 def with_pen_renders(train: MnistSplit, n: int, seed: int = 11) -> MnistSplit:
