@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from torch import nn
 
 from .checkpoints import CheckpointError, checkpoint_path, load_checkpoint
 from .config import CHECKPOINT_DIR
-from .ensemble import ENSEMBLE, Ensemble, ensemble_info, ensemble_members
+from .ensemble import ENSEMBLE, Ensemble, ensemble_info
 from .models import CLASSIFIERS
 
 # Recorded in checkpoint metrics by `python benchmarks/sketch_accuracy.py --record`: top-1 on pad-like drawings.
@@ -59,8 +60,16 @@ class ModelRegistry:
                 self._models[name] = (model, meta)
             return self._models[name]
 
+    @functools.cached_property
+    def _ensemble_info(self) -> dict[str, Any]:
+        # Read once, like the checkpoints: every /draw asks for the ensemble, and that must not touch the disk.
+        return ensemble_info(self.directory)
+
     def _ensemble(self) -> tuple[nn.Module, dict[str, Any]]:
-        info = ensemble_info(self.directory)
+        with self._lock:
+            if ENSEMBLE in self._models:  # built once: members that load (or fail) keep doing so
+                return self._models[ENSEMBLE]
+        info = self._ensemble_info
         members = {}
         for m in info["members"]:
             try:
@@ -71,7 +80,7 @@ class ModelRegistry:
             raise CheckpointError("the ensemble needs at least two of its members' checkpoints: "
                                   + ", ".join(info["members"]))
         with self._lock:
-            if ENSEMBLE not in self._models or self._models[ENSEMBLE][0].names != list(members):
+            if ENSEMBLE not in self._models:
                 self._models[ENSEMBLE] = (Ensemble(members), {"name": ENSEMBLE, "metrics": info["metrics"],
                                                               "members": list(members)})
             return self._models[ENSEMBLE]
@@ -79,7 +88,8 @@ class ModelRegistry:
     def choices(self) -> list[str]:
         """Every name a visitor or the API may pick: the available classifiers, then the ensemble."""
         names = self.available()
-        return [*names, ENSEMBLE] if sum(m in names for m in ensemble_members(self.directory)) >= 2 else names
+        members = self._ensemble_info["members"]
+        return [*names, ENSEMBLE] if sum(m in names for m in members) >= 2 else names
 
     def model(self, name: str) -> nn.Module:
         """The model alone."""
