@@ -399,10 +399,19 @@ class AppPage:
             f"""() => {{ const c = ({_LINE_COUNTS_JS})({json.dumps(selector)}).slice({int(skip)}).filter(n => n > 0);
                         return c.length > 1 && c[c.length - 1] > c[0]; }}""", timeout=timeout_s * 1000)
 
-    def table_rows(self, selector: str) -> int:
-        """Data rows of a gr.Dataframe (its grid's aria-rowcount less the header row)."""
+    def table_rows(self, selector: str, at_least: int = 1, timeout_s: float = 10) -> int:
+        """Data rows of a gr.Dataframe (its grid's aria-rowcount less the header row), waiting up to `timeout_s`
+        for at least `at_least`: the grid is re-rendered a moment after the answer arrives (CI once read it
+        between the two, on the busy 2-core box), so a single read right after the event could see the old one."""
         grid = self.page.locator(f"{selector} [role=grid]").first
         grid.wait_for(state="attached")
+        try:
+            self.page.wait_for_function(
+                """([sel, n]) => { const g = document.querySelector(sel + ' [role=grid]');
+                                    return g && Number(g.getAttribute('aria-rowcount') || 1) - 1 >= n; }""",
+                arg=[selector, at_least], timeout=timeout_s * 1000)
+        except Exception:  # noqa: BLE001 - fewer rows than hoped: return what is there, the caller asserts on it
+            pass
         return int(grid.get_attribute("aria-rowcount") or 1) - 1
 
     def set_number(self, selector: str, value: float) -> None:
@@ -455,7 +464,7 @@ def check_draw(app: AppPage) -> None:
     assert app.predict() == app.drawn
     app.expect_text("#draw-message", re.compile(rf"reads a {app.drawn}\b"))
     app.expect_image("#seen")
-    assert app.table_rows("#table") >= 2
+    assert (n := app.table_rows("#table", 2)) >= 2, f"{n} rows"
 
 
 @tab_check("Model's eye", "models_eye")
@@ -465,7 +474,7 @@ def check_eye(app: AppPage) -> None:
     app.expect_image("#eye-steps")
     assert _digit_in(app.text("#eye-message")) == app.drawn, app.text("#eye-message")
     app.act("#eye-probe")
-    assert app.table_rows("#eye-table") >= 2
+    assert (n := app.table_rows("#eye-table", 2)) >= 2, f"{n} rows: {app.text('#eye-table')[:200]!r}"
 
 
 @tab_check("Why this digit?", "explain")
