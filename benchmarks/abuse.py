@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -35,6 +36,18 @@ from tests.attackhelpers import RawClient, bomb_png, fake_header_png, random_byt
 
 GOALS = {"p95_ms": 500.0, "rss_growth_mb": 100.0, "disk_mb": 200.0}
 ALLOWED = {"train": 1, "tsne_map": 1, "predict": 8}
+# A prediction takes ~5 ms, so a burst of 20 may rightly get more than 8 accepted (earlier ones already done):
+# for predictions the server's own count decides (its "queue peak" log lines, see server_peaks).
+SLOW = {"train", "tsne_map"}
+CAPS = {"predict": 8, "train": 1, "tsne": 1}  # per-client caps of app.py's QUEUE_BUDGETS, by concurrency group
+
+
+def server_peaks(log: Path) -> dict[str, int]:
+    """The most events one client had waiting or running, per concurrency group, from the server's log."""
+    peaks: dict[str, int] = {}
+    for m in re.finditer(r"queue peak: group=(\S+) client_events=(\d+) cap=(\d+)", log.read_text(errors="replace")):
+        peaks[m.group(1)] = max(peaks.get(m.group(1), 0), int(m.group(2)))
+    return peaks
 
 
 def rss_mb(pid: int) -> float:
@@ -135,7 +148,8 @@ class Attacker(threading.Thread):
             if not refused:
                 accepted += 1
                 self.pending.append((session, r.json()["event_id"]))
-        self.counts["excess_served"] += max(0, accepted - ALLOWED[api])
+        if api in SLOW:  # jobs of seconds sent at once: more than the allowance accepted means they ran together
+            self.counts["excess_served"] += max(0, accepted - ALLOWED[api])
 
     def run(self) -> None:
         rng = np.random.default_rng(0)
@@ -218,8 +232,11 @@ def main() -> None:
             time.sleep(35)  # the app hands freed memory back every 30 s
             rss1 = rss_mb(pid)
             disk1 = disk_mb(gradio_tmp, cache)
+        peaks = server_peaks(work / "server.log")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    over_cap = {g: n - CAPS[g] for g, n in peaks.items() if g in CAPS and n > CAPS[g]}
+    attacker.counts["excess_served"] += sum(over_cap.values())
     ms = [m for v in visitors for m in v.ms]
     errors = [e for v in visitors for e in v.errors]
     p95 = float(np.percentile(ms, 95)) if ms else float("nan")
@@ -234,6 +251,7 @@ def main() -> None:
         "rss_growth_mb": round(rss1 - rss0, 1), "disk_end_mb": round(disk1, 1),
         "attacker": attacker.counts, "attacker_by_kind": {k: {"refused": v[0], "accepted": v[1]}
                                                           for k, v in attacker.by_kind.items()},
+        "server_peak_per_client": peaks, "server_over_cap": over_cap,
         "first_errors": errors[:3], "load_warning": warning or None,
     }
     result["met"] = bool(len(errors) == 0 and p95 <= GOALS["p95_ms"] and result["rss_growth_mb"] <= GOALS[

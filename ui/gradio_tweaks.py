@@ -239,6 +239,12 @@ def queue_budgets(demo: Any, budgets: dict[str, Budget], default: Budget) -> boo
             if mine >= budget.per_client:
                 return (False, f"You already have {mine} request{'s' if mine > 1 else ''} of this kind waiting or "
                         "running; wait for it to finish (or stop it) before starting another.", "queue_full")
+            # The most events one client has had waiting or running in this group, logged when it grows (at most
+            # per_client lines a group): benchmarks/abuse.py reads these lines to check no client got past its cap.
+            peaks = self.__dict__.setdefault("_budget_peaks", {})
+            if mine + 1 > peaks.get(cid, 0):
+                peaks[cid] = mine + 1
+                log.info("queue peak: group=%s client_events=%d cap=%d", cid, mine + 1, budget.per_client)
         return await original(self, body, request, username)
 
     push._budgeted = True  # type: ignore[attr-defined]
