@@ -14,6 +14,7 @@ from .checkpoints import CheckpointError, checkpoint_path, load_checkpoint
 from .config import CHECKPOINT_DIR
 from .ensemble import ENSEMBLE, Ensemble, ensemble_info
 from .models import CLASSIFIERS
+from .trust.calibration import apply_temperature
 
 # Recorded in checkpoint metrics by `python benchmarks/sketch_accuracy.py --record`: top-1 on pad-like drawings.
 SKETCH_METRIC = "sketch_top1"
@@ -57,6 +58,8 @@ class ModelRegistry:
                     raise
                 for p in model.parameters():  # shared by every visitor: never trained in place
                     p.requires_grad_(False)
+                # Calibrated probabilities everywhere (predict, Draw, Evaluate, the ensemble): logits / T.
+                apply_temperature(model, meta.get("temperature"))
                 self._models[name] = (model, meta)
             return self._models[name]
 
