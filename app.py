@@ -33,6 +33,7 @@ from ui.i18n import I18N, t
 from ui.sequence_tab import build_lstm_tab, build_sincos_tab, warm_up_sincos
 from ui.teach_tab import build_teach_tab
 from ui.train_tab import build_train_tab
+from ui.trust_tab import build_trust_tab
 from ui.tsne_tab import build_tsne_tab
 from ui.warm_up import WarmUps
 
@@ -55,6 +56,7 @@ QUEUE_BUDGETS = {
     "tsne": Budget(waiting=8, per_client=1),  # a new 10k map: ~13 s of CPU
     "evaluate": Budget(waiting=8, per_client=1),
     "explain": Budget(waiting=16, per_client=2),
+    "attack": Budget(waiting=8, per_client=1),  # "Fool it": two PGD searches + every model, up to ~1 s of CPU
     "experiment": Budget(waiting=4, per_client=1),
     "sincos": Budget(waiting=8, per_client=1),
 }
@@ -91,6 +93,8 @@ def build_demo(service: Service) -> gr.Blocks:
                         build_eye_tab(service, state, draw["pad"], tab=tab)
                     with gr.Tab(t("Why this digit?"), id="explain") as tab:
                         build_explain_tab(service, state, draw["pad"], tab=tab)
+                    with gr.Tab(t("Trust"), id="trust") as tab:
+                        build_trust_tab(service, state, draw["pad"], tab=tab)
                     with gr.Tab(t("LSTM reader"), id="lstm") as tab:
                         build_lstm_tab(service, state, draw["pad"], tab=tab)
                     with gr.Tab(t("t-SNE"), id="tsne") as tab:

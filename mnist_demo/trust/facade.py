@@ -14,13 +14,13 @@ import numpy as np
 from ..checkpoints import checkpoint_path
 from ..ensemble import ENSEMBLE
 from ..predict import Prediction, to_tensor
-from ..preprocess import Preprocessed
 from ..recorded_run import checkpoint_sha
 from .attack import AttackResult, attack, transfer
 from .calibration import CALIBRATION_PATH
 from .reject import RejectRule, Verdict, load_rule, signals, verdict
 
 if TYPE_CHECKING:
+    from ..preprocess import Preprocessed
     from ..service import Service, VisitorSession
 
 

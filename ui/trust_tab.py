@@ -1,0 +1,144 @@
+"""Trust tab: honest confidence (reliability diagrams before and after temperature scaling) and "Fool it", an
+attack on the visitor's drawing (the smallest ε that flips the answer, the perturbation, the ink-only version,
+and which other models the same image fools). The Draw tab's "not a digit" verdict is explained here too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from mnist_demo import plots_trust
+from mnist_demo.service import Service, VisitorSession
+from mnist_demo.trust.attack import MAX_EPS
+from mnist_demo.trust.facade import Trust
+
+from .common import EXAMPLE_NOTE, Slider, friendly_errors, on_open, pad_or_example
+
+TRANSFER_COLS = ["model", "reads the clean drawing", "reads the perturbed image", "confidence", "fooled"]
+CAL_COLS = ["model", "temperature", "ECE MNIST test before (%)", "after (%)", "ECE unseen writers before (%)",
+            "after (%)"]
+TARGETS = [("any other digit", "any"), *[(str(d), str(d)) for d in range(10)]]
+INTRO = ("**Confident is not the same as right.** A model's *confidence* is honest when, of all the answers it gives "
+         "with 90 % confidence, 90 % are right. The diagram shows accuracy against confidence before and after "
+         "*temperature scaling* (the logits divided by one number per model, fitted on training data; the answer "
+         "never changes, only how sure it sounds). The app shows the scaled probabilities everywhere.")
+REJECT_NOTE = ("**\"That's not a digit.\"** The Draw tab flags a drawing when it is unlike the training digits "
+               "(its last-layer features are far from every digit's), the models disagree, or even the best guess "
+               "is unsure; the answer is still shown, greyed, with the reason. The threshold flags about 1 % of real "
+               "digits of the training writers; a star, a letter or a scribble is flagged most of the time.")
+FOOL_INTRO = ("**Fool it.** The attack changes each of the 28×28 pixels the model sees by at most ε (FGSM's sign "
+              "of the gradient, 10 PGD steps) to change its answer. Your drawing itself is never changed.")
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None else round(100 * x, 2)
+
+
+def build_trust_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None) -> None:
+    """Lay out the Trust tab; `pad` is the Draw tab's sketchpad. Opening `tab` shows the best model's reliability
+    diagram and an attack on the drawing (or the example 7)."""
+    trust = Trust(service)  # stateless: the rule and the report are read once per file version
+    cal_names = [n for n in trust.calibrated_names() if n in service.registry.choices()]
+    names = service.model_names()
+    best = service.best_model(single=True) if names else None
+
+    @friendly_errors
+    def show_calibration(name: str) -> tuple:
+        entry = trust.calibration(name) if name else None
+        if entry is None:
+            return None, "No calibration recorded for this model (run `python -m mnist_demo.trust.fit`).", _cal_table()
+        splits = entry.get("splits", {})
+        panels = [(splits.get("test", "MNIST test set"), entry["test"]["before"], entry["test"]["after"]),
+                  (splits.get("pen", "unseen writers' pen digits"), entry["pen"]["before"], entry["pen"]["after"])]
+        t = entry.get("temperature")
+        what = (f"temperature **{t:.2f}**" if t else "the average of its members' scaled probabilities")
+        note = (f"**{name}**: {what}. ECE (expected calibration error, the average gap between confidence and "
+                f"accuracy) on the MNIST test set {entry['test']['before']['ece']:.2%} → "
+                f"**{entry['test']['after']['ece']:.2%}**, on writers no model saw "
+                f"{entry['pen']['before']['ece']:.2%} → **{entry['pen']['after']['ece']:.2%}**.")
+        if entry.get("stale"):
+            note += " ⚠️ Recorded for an older checkpoint file."
+        fig = plots_trust.reliability_diagram(panels, title=f"{name}: reliability before and after scaling")
+        return fig, note, _cal_table()
+
+    def _cal_table() -> pd.DataFrame:
+        rows = []
+        for n in cal_names:
+            e = trust.calibration(n)
+            if e is None:
+                continue
+            rows.append([n, e.get("temperature") or "—", _pct(e["test"]["before"]["ece"]),
+                         _pct(e["test"]["after"]["ece"]), _pct(e["pen"]["before"]["ece"]),
+                         _pct(e["pen"]["after"]["ece"])])
+        return pd.DataFrame(rows, columns=CAL_COLS)
+
+    @friendly_errors
+    def fool(value: Any, name: str, eps: Any, target: Any, session: VisitorSession | None) -> tuple:
+        out = trust.fool(value, name, eps, target, session)
+        if out is None:
+            return (None, "✏️ **Draw a digit on the Draw tab first**, then press **Fool it**.",
+                    pd.DataFrame(columns=TRANSFER_COLS))
+        r, ink = out.result, out.ink
+        goal = "any other digit" if target in (None, "", "any") else f"a {target}"
+        if r.flipped:
+            head = (f"At ε = {r.eps:g}, **{out.model}** now reads a **{r.digit}** ({r.probs.max():.1%}) "
+                    f"instead of {r.label}.")
+        else:
+            head = (f"At ε = {r.eps:g}, **{out.model}** still reads a **{r.digit}** ({r.probs.max():.1%}): "
+                    f"not fooled into {goal}.")
+        smallest = (f"The smallest ε that fools it into {goal}: **{r.min_eps:g}**" if r.min_eps is not None
+                    else f"No ε up to {MAX_EPS:g} fooled it into {goal}")
+        ink_txt = (f"adding ink only: **{ink.min_eps:g}**" if ink.min_eps is not None
+                   else f"adding ink only: not within ε ≤ {MAX_EPS:g}")
+        msg = f"{head}  \n{smallest}; {ink_txt} (searched in {r.ms + ink.ms:.0f} ms)."
+        rows = []
+        for n, p in out.transfer.items():
+            was = int(out.before[n].argmax())
+            rows.append([n, was, int(p.argmax()), round(float(p.max()), 4), "yes" if int(p.argmax()) != was else "no"])
+        ink_img = ink.adversarial if ink.flipped else (ink.min_adversarial if ink.min_adversarial is not None
+                                                        else ink.adversarial)
+        fig = plots_trust.attack_panels(
+            out.clean, r.adversarial, ink_img,
+            [f"what {out.model} sees: {r.label}", f"perturbed (ε={r.eps:g}): {r.digit}",
+             "difference (red brighter)", "ink only: added ink in red"])
+        return fig, msg, pd.DataFrame(rows, columns=TRANSFER_COLS)
+
+    gr.Markdown(INTRO)
+    with gr.Row():
+        cal_model = gr.Dropdown(cal_names, value=(best if best in cal_names else (cal_names[0] if cal_names else None)),
+                                label="Model", elem_id="trust-cal-model")
+    cal_note = gr.Markdown(elem_id="trust-cal-note")
+    cal_plot = gr.Plot(label="Reliability diagram", show_label=False, elem_id="trust-reliability")
+    cal_table = gr.Dataframe(headers=CAL_COLS, label="Every model: ECE before → after scaling", interactive=False,
+                             elem_id="trust-cal-table")
+    gr.Markdown(REJECT_NOTE)
+    gr.Markdown(FOOL_INTRO)
+    with gr.Row(equal_height=True):
+        atk_model = gr.Dropdown(names, value=best, label="Model to fool", elem_id="trust-model")
+        eps = Slider(0.01, MAX_EPS, value=0.1, step=0.01, label="ε (largest change of one pixel)",
+                     elem_id="trust-eps")
+        target = gr.Dropdown(TARGETS, value="any", label="Make it read", elem_id="trust-target")
+        go = gr.Button("Fool it", variant="primary", elem_id="trust-run")
+    atk_note = gr.Markdown(elem_id="trust-status")
+    atk_plot = gr.Plot(label="The attack", show_label=False, elem_id="trust-attack")
+    atk_table = gr.Dataframe(headers=TRANSFER_COLS, label="Does the same image fool the other models?",
+                             interactive=False, elem_id="trust-transfer")
+
+    cal_model.change(show_calibration, cal_model, [cal_plot, cal_note, cal_table], api_name=False,
+                     concurrency_id="trust_view", concurrency_limit=2)
+    common = dict(concurrency_id="attack", concurrency_limit=1)
+    go.click(fool, [pad, atk_model, eps, target, state], [atk_plot, atk_note, atk_table], api_name="fool",
+             show_progress_on=[atk_note], **common)
+
+    @friendly_errors
+    def opened(value: Any, cal: str, name: str, e: Any, tgt: Any, session: VisitorSession | None) -> tuple:
+        shown = show_calibration(cal)
+        value, example = pad_or_example(service, value)
+        fig, msg, table = fool(value, name, e, tgt, session)
+        return (*shown, fig, (EXAMPLE_NOTE + "  \n" + msg) if example else msg, table)
+
+    on_open(tab, opened, [pad, cal_model, atk_model, eps, target, state],
+            [cal_plot, cal_note, cal_table, atk_plot, atk_note, atk_table], **common)
+
