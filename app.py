@@ -20,6 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "2000")
 import gradio as gr
 
 from mnist_demo.config import pick_device
+from mnist_demo.experiments.sincos_live import warm_up_sincos
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.service import PUBLIC_LIMITS, Limits, Service
 from ui.dataset_tab import build_dataset_tab
@@ -30,7 +31,8 @@ from ui.explain_tab import build_explain_tab
 from ui.eye_tab import build_eye_tab
 from ui.gradio_tweaks import Budget, lazy_session_configs, queue_budgets
 from ui.i18n import I18N, t
-from ui.sequence_tab import build_lstm_tab, build_sincos_tab, warm_up_sincos
+from ui.lstm_tab import build_lstm_tab
+from ui.sincos_tab import build_sincos_tab
 from ui.teach_tab import build_teach_tab
 from ui.train_tab import build_train_tab
 from ui.trust_tab import build_trust_tab

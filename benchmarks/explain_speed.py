@@ -32,10 +32,10 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from mnist_demo import explain as E  # noqa: E402
-from mnist_demo import plots_explain as P  # noqa: E402
 from mnist_demo.checkpoints import CheckpointError  # noqa: E402
+from mnist_demo.drawing.preprocess import preprocess  # noqa: E402
 from mnist_demo.models import CLASSIFIERS, build_model  # noqa: E402
-from mnist_demo.preprocess import preprocess  # noqa: E402
+from mnist_demo.plots import explain as P  # noqa: E402
 from mnist_demo.registry import ModelRegistry  # noqa: E402
 
 BUDGET_MS = 150.0

@@ -50,10 +50,10 @@ import torch
 from sklearn.manifold import TSNE
 
 from mnist_demo.data import load_mnist
-from mnist_demo.embedding import knn_label_accuracy, last_layer_features, procrustes_disparity
 from mnist_demo.engine import train_classifier
-from mnist_demo.live_tsne import Frame, LiveTSNE, render_frame, write_gif
 from mnist_demo.models import build_model, get_spec
+from mnist_demo.tsne.algorithms import knn_label_accuracy, last_layer_features, procrustes_disparity
+from mnist_demo.tsne.live import Frame, LiveTSNE, render_frame, write_gif
 
 
 def run(mode: str, max_steps: int | None, gif: Path | None = None, backend: str = "process") -> dict:

@@ -86,7 +86,7 @@ def drawings(n: int, folder: Path) -> list[dict]:
     paths = []
     try:
         from mnist_demo.data import load_mnist
-        from mnist_demo.sketches import random_spec, render
+        from mnist_demo.drawing.sketches import random_spec, render
 
         test = load_mnist(train=False)
         rng = np.random.default_rng(0)

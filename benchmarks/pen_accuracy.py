@@ -26,9 +26,9 @@ import torch
 
 from mnist_demo.checkpoints import record_metric
 from mnist_demo.drawing.pen_data import HELD_OUT_WRITERS, held_out_suite
+from mnist_demo.drawing.preprocess import naive_resize, preprocess
 from mnist_demo.ensemble import ENSEMBLE, ensemble_members, record_ensemble_metric
 from mnist_demo.predict import predict_digit
-from mnist_demo.preprocess import naive_resize, preprocess
 from mnist_demo.registry import PEN_METRIC, ModelRegistry
 
 

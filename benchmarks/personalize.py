@@ -28,10 +28,10 @@ from mnist_demo.background import in_background
 from mnist_demo.config import Augment
 from mnist_demo.data import load_mnist
 from mnist_demo.drawing.pen_data import HELD_OUT_WRITERS, held_out_suite
+from mnist_demo.drawing.preprocess import preprocess
 from mnist_demo.engine import evaluate
 from mnist_demo.personalize import PersonalizeConfig, personalize, predict_labels, replay_set
 from mnist_demo.predict import predict_probs
-from mnist_demo.preprocess import preprocess
 from mnist_demo.registry import PEN_METRIC, ModelRegistry
 
 PER_DIGIT = 3  # drawings per digit a visitor teaches

@@ -8,7 +8,7 @@ visitor. The baseline is the same pipeline with the two steps written the plain 
 downsampling with `.any(axis=(1, 3))` on a 4-d reshape and scipy's binary_dilation; the ink's bounding box
 from np.nonzero; both defined in tests/test_preprocess.py), which is what the app ran before. Both must give
 bit-identical model inputs; the script checks that on every drawing. Drawings: MNIST test digits redrawn with
-pens as on the pad (mnist_demo.sketches). Reports the best-of-repeats mean time per drawing. Ends with one
+pens as on the pad (mnist_demo.drawing.sketches). Reports the best-of-repeats mean time per drawing. Ends with one
 JSON line.
 """
 
@@ -23,14 +23,14 @@ import _common
 import numpy as np
 from PIL import Image
 
-from mnist_demo import preprocess as P
+from mnist_demo.drawing import preprocess as P
 from tests.test_preprocess import plain_bounds, plain_drop_specks  # the baseline = the tests' definition
 
 
 def pad_drawings(n: int) -> list[np.ndarray]:
     """n pen-drawn MNIST test digits as the pad sends them (280x280 RGBA, uint8)."""
     from mnist_demo.data import load_mnist
-    from mnist_demo.sketches import random_spec, render
+    from mnist_demo.drawing.sketches import random_spec, render
 
     test = load_mnist(train=False)
     rng = np.random.default_rng(0)

@@ -3,8 +3,8 @@
     python benchmarks/sincos_mse.py [--quick] [--preset CELL,HIDDEN,LR,DECAY ...] [--threads N]
 
 The seed settings are seed 002's (RNN 32, Adam lr 0.02, 100 windows of 10 points); "better" is
-mnist_demo.sincos.PRESETS["better"]. --preset adds candidates (e.g. gru,32,0.02,0.98). MSE does not depend on
-the machine; the seconds are for information only. Ends with one JSON line.
+mnist_demo.experiments.sincos.PRESETS["better"]. --preset adds candidates (e.g. gru,32,0.02,0.98). MSE does not
+depend on the machine; the seconds are for information only. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import _common
 import torch
 
 from mnist_demo.config import SinCosConfig
-from mnist_demo.sincos import PRESETS, fit_losses, last10_mse, validate
+from mnist_demo.experiments.sincos import PRESETS, fit_losses, last10_mse, validate
 
 
 def parse_preset(text: str) -> SinCosConfig:

@@ -22,8 +22,9 @@ import torch
 from gradio_client import Client
 
 from mnist_demo.config import SinCosConfig
+from mnist_demo.experiments.sincos_live import sincos_stream
 from tests.apphelpers import local_client
-from ui.sequence_tab import build_sincos_tab, sincos_stream
+from ui.sincos_tab import build_sincos_tab
 
 
 def _free_port() -> int:

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 
 from mnist_demo.checkpoints import record_metric
+from mnist_demo.drawing.preprocess import naive_resize, preprocess
+from mnist_demo.drawing.sketches import build_suite
 from mnist_demo.predict import predict_probs
-from mnist_demo.preprocess import naive_resize, preprocess
 from mnist_demo.registry import SKETCH_METRIC, ModelRegistry
-from mnist_demo.sketches import build_suite
 
 
 def _accuracy(preds: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:

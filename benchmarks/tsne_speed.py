@@ -4,7 +4,7 @@
 
 1. Frames: the `cnn` seed recipe trains for one epoch and hands over the last layer of the first 500 test
    images every 50 steps (24 snapshots). Ours: the first frame from scratch, then each frame warm-started
-   from the previous one (mnist_demo.embedding.warm_tsne_2d, what LiveTSNE runs). Baseline: seed 000's
+   from the previous one (mnist_demo.tsne.algorithms.warm_tsne_2d, what LiveTSNE runs). Baseline: seed 000's
    recipe from scratch, `TSNE(perplexity=30, n_components=2, init="pca", max_iter=5000)`, on the last 4
    snapshots. Goal: median warm frame ≤ 0.5 s.
 2. Quality, same snapshots: 10-NN label accuracy in 2-D (ours within 1 point of the seed's from-scratch map)
@@ -38,7 +38,9 @@ import torch
 from sklearn.manifold import TSNE
 
 from mnist_demo.data import load_mnist
-from mnist_demo.embedding import (
+from mnist_demo.engine import train_classifier
+from mnist_demo.models import build_model, get_spec
+from mnist_demo.tsne.algorithms import (
     fit_pca,
     knn_label_accuracy,
     last_layer_features,
@@ -47,9 +49,7 @@ from mnist_demo.embedding import (
     tsne_2d,
     warm_tsne_2d,
 )
-from mnist_demo.engine import train_classifier
-from mnist_demo.live_tsne import FIRST_FRAME_SCHEDULE
-from mnist_demo.models import build_model, get_spec
+from mnist_demo.tsne.live import FIRST_FRAME_SCHEDULE
 
 
 def snapshots(max_steps: int | None) -> tuple[list[np.ndarray], np.ndarray, torch.nn.Module]:

@@ -22,6 +22,10 @@ T = TypeVar("T")
 TRAIN_NICE = 10  # CFS weight 110 vs 1024: about a tenth of a core when a normal thread wants it
 
 
+class BusyError(RuntimeError):
+    """A visitor asked for a second run of something that runs one at a time for them (training, fine-tune, fit)."""
+
+
 @dataclass(frozen=True)
 class _End:
     """The producer is finished: normally (error None) or by raising `error`."""

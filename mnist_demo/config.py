@@ -12,7 +12,14 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = Path(os.environ.get("MNIST_CHECKPOINT_DIR", REPO_ROOT / "checkpoints"))
-CACHE_DIR = Path(os.environ.get("MNIST_CACHE_DIR", REPO_ROOT / ".cache"))
+RESULTS_DIR = REPO_ROOT / "mnist_demo" / "results"  # small shipped results (rebuilt by the commands they name)
+
+
+def cache_dir(kind: str) -> Path:
+    """Folder of one kind of disk cache ("tsne", "renders", "lstm_rows"): MNIST_CACHE_DIR/kind, default .cache/.
+
+    Read at call time, so a test or benchmark can point the whole app's caches elsewhere with one variable."""
+    return Path(os.environ.get("MNIST_CACHE_DIR", REPO_ROOT / ".cache")) / kind
 
 
 def data_dir() -> Path:
@@ -75,7 +82,7 @@ class TrainConfig:
     seed: int = 1
     max_steps: int | None = None  # stop early (dry runs, tests)
     augment: Augment = field(default_factory=Augment)
-    pad_renders: int = 0  # extra training digits drawn on the pad and preprocessed (mnist_demo.pad_renders)
+    pad_renders: int = 0  # extra training digits drawn on the pad and preprocessed (mnist_demo.drawing.pad_renders)
     pen_renders: int = 0  # extra renders of the training writers' real pen digits (mnist_demo.drawing.pen_renders)
 
 

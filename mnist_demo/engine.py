@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,14 +85,22 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total: int) -> torc
     return None
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run `model` in eval mode and put its training flag back after (a model being trained may be passed)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.inference_mode()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch: int = 2000) -> torch.Tensor:
     """Logits for float images x (N, 1, 28, 28) in [0, 1], in large no-grad batches."""
-    was_training = model.training
-    model.eval()
-    out = torch.cat([model(x[i:i + batch]) for i in range(0, x.shape[0], batch)])
-    model.train(was_training)
-    return out
+    with eval_mode(model):
+        return torch.cat([model(x[i:i + batch]) for i in range(0, x.shape[0], batch)])
 
 
 def accuracy_on(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -181,3 +191,33 @@ def train_classifier(model: nn.Module, cfg: TrainConfig, train: MnistSplit, test
     if channels_last:
         model.to(memory_format=torch.contiguous_format)  # callers get an ordinary model back
     model.eval()
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The end of a fit_and_score run: the full test-set result and the metrics a checkpoint records."""
+
+    result: EvalResult
+    metrics: dict[str, Any]
+    last: TrainEvent | None  # the final training event (None when no step ran)
+
+
+def fit_and_score(model: nn.Module, cfg: TrainConfig, train: MnistSplit, test: MnistSplit,
+                  device: torch.device | str = "cpu",
+                  should_stop: Callable[[], bool] | None = None) -> Iterator[TrainEvent | Scored]:
+    """Train `model` in place (yielding each TrainEvent), then score exactly the weights a checkpoint stores on
+    the full test set and yield one Scored: the one path from training to metrics (CLI and app alike)."""
+    from .checkpoints import round_trip_weights  # checkpoints imports models only: no cycle, kept lazy anyway
+
+    start = time.perf_counter()
+    last = None
+    for ev in train_classifier(model, cfg, train, test, device, should_stop):
+        last = ev
+        yield ev
+    seconds = time.perf_counter() - start
+    round_trip_weights(model)  # metrics must describe exactly the stored (maybe fp16) weights
+    result = evaluate(model, test, device)
+    metrics = {"accuracy": result.accuracy, "per_class": result.per_class, "epochs": cfg.epochs,
+               "train_seconds": round(seconds, 1), "device": str(torch.device(device)),
+               "steps": last.step if last else 0, "params": sum(p.numel() for p in model.parameters())}
+    yield Scored(result, metrics, last)

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .engine import eval_mode
+
 SALIENCY_METHODS = ("integrated", "grad_x_input", "gradient")
 # Riemann midpoints. Measured on the committed models: the attributions add up to log p(x) - log p(black)
 # within ~0.25 nats at 16 steps and ~0.05 at 256; 16 is plenty for a picture and keeps the batch small.
@@ -83,23 +85,9 @@ def _as_batch(img28: np.ndarray, model: nn.Module) -> torch.Tensor:
     return torch.from_numpy(_check_image(img28).copy()).view(1, 1, 28, 28).to(_device(model))
 
 
-class _EvalMode:
-    """Run a model in eval mode and put its training flag back (a model being trained may be passed)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model, self.was = model, model.training
-
-    def __enter__(self) -> nn.Module:
-        self.model.eval()
-        return self.model
-
-    def __exit__(self, *exc: object) -> None:
-        self.model.train(self.was)
-
-
 def class_probs(model: nn.Module, img28: np.ndarray) -> np.ndarray:
     """Probabilities (10,) of one image."""
-    with _EvalMode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         p = model(_as_batch(img28, model)).softmax(1)[0].double().cpu().numpy()
     return p / p.sum()
 
@@ -121,7 +109,7 @@ def saliency_maps(model: nn.Module, img28: np.ndarray, targets: list[int], metho
     # One row block per target, so every class's gradient comes out of a single backward pass.
     batch = path.repeat(len(targets), 1, 1, 1).requires_grad_(True)  # (T*k, 1, 28, 28)
     tgt = torch.tensor(targets, device=x.device).repeat_interleave(k)
-    with _EvalMode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         logp = model(batch).log_softmax(1)
         grad, = torch.autograd.grad(logp.gather(1, tgt[:, None]).sum(), batch)
     grad = grad.view(len(targets), k, 28, 28).mean(1)  # (T, 28, 28)
@@ -167,7 +155,7 @@ def occlusion_maps(model: nn.Module, img28: np.ndarray, patch: int = PATCH, stri
         for i, (r, c) in enumerate(live):
             x[i, r:r + patch, c:c + patch] = fill
         xt = torch.from_numpy(x).unsqueeze(1).to(_device(model))
-        with _EvalMode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             if batched:
                 p = model(xt).softmax(1)
             else:
@@ -210,7 +198,7 @@ def conv_feature_maps(model: nn.Module, img28: np.ndarray) -> list[LayerMaps]:
 
     handles = [m.register_forward_hook(hook_for(n, m)) for n, m in convs]
     try:
-        with _EvalMode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(x)
     finally:
         for h in handles:
@@ -223,7 +211,7 @@ def lstm_row_states(model: nn.Module, img28: np.ndarray) -> tuple[np.ndarray, np
     if not hasattr(model, "row_states"):
         return None
     x = _as_batch(img28, model)
-    with _EvalMode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         states = model.row_states(x)[0]  # (28, H)
         digits = model.head(states).argmax(1)  # (28,)
     return states.cpu().numpy().astype(np.float32), digits.cpu().numpy()

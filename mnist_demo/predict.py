@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .preprocess import Preprocessed, preprocess
+from .drawing.preprocess import Preprocessed, preprocess
 
 _default_registry = None
 _default_lock = threading.Lock()

@@ -9,8 +9,8 @@ from PIL import Image
 from scipy import ndimage
 from torch import nn
 
+from .drawing.preprocess import ink_map, preprocess
 from .predict import predict_probs
-from .preprocess import ink_map, preprocess
 
 
 def _place(ink: np.ndarray, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0, angle: float = 0.0) -> np.ndarray:

@@ -21,9 +21,10 @@ from typing import Any
 
 import torch
 
+from .config import RESULTS_DIR
 from .fileio import atomic_write
 
-RUN_PATH = Path(__file__).resolve().parent / "results" / "train_run.json"
+RUN_PATH = RESULTS_DIR / "train_run.json"
 RUN_MODEL = "cnn"
 CONFUSIONS_PATH = RUN_PATH.with_name("confusions.json")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import time
 import weakref
@@ -16,21 +15,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from .background import in_background
-from .checkpoints import CheckpointError, make_payload, round_trip_weights, save_payload
+from .background import BusyError, in_background
+from .checkpoints import CheckpointError, make_payload, save_payload
 from .config import TrainConfig
 from .data import MnistSplit, load_mnist
-from .engine import EvalResult, evaluate, predict_logits, train_classifier
+from .drawing.preprocess import Preprocessed, preprocess
+from .engine import EvalResult, Scored, evaluate, fit_and_score, predict_logits, validate_config
 from .ensemble import ENSEMBLE
 from .models import CLASSIFIERS, get_spec
+from .numbers import as_number, as_whole
 from .predict import Prediction, predict_many, predict_probs
-from .preprocess import Preprocessed, preprocess
 from .registry import PEN_METRIC, ModelRegistry
 from .tempfiles import TempFiles
 from .watch import DrawingWatcher, WatchHistory
 
 if TYPE_CHECKING:  # live_tsne pulls in openTSNE and scikit-learn (~2 s): imported when a run asks for a map
-    from .live_tsne import Frame, LiveTSNE
+    from .tsne.live import Frame, LiveTSNE
 
 LIVE_TSNE_POINTS = 500  # seed 000 maps 500 test digits every 50 steps
 
@@ -98,14 +98,18 @@ class TrainUpdate:
     tsne_gif: Path | None = None  # the whole map animation, at the end
 
 
-def _finite(x: Any, what: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {x!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{what} must be a finite number, got {x!r}")
-    return v
+@dataclass(frozen=True)
+class Reading:
+    """A drawing made ready for one model: what every tab that reads the pad starts from."""
+
+    name: str  # the model's name as shown ('best' resolved to the model it stands for)
+    model: nn.Module
+    meta: dict[str, Any]
+    pre: Preprocessed
+
+    def predict(self) -> Prediction:
+        """This model's answer for the drawing."""
+        return Prediction(self.name, *predict_probs(self.model, self.pre.image))
 
 
 class Service:
@@ -194,14 +198,24 @@ class Service:
         """MNIST-style input for a pad value (None when blank)."""
         return preprocess(value, **switches)
 
+    def read_drawing(self, value: Any, name: str, session: VisitorSession | None = None,
+                     **switches: bool) -> Reading | None:
+        """The chosen model (committed, 'best' or the visitor's own) and the drawing made ready for it; None when
+        the pad is blank. An unknown model is refused before the drawing is looked at."""
+        model, meta = self.resolve(name, session)
+        pre = preprocess(value, **switches)
+        if pre is None:
+            return None
+        return Reading(self.best_model() if name == BEST else name, model, meta, pre)
+
     def predict(self, value: Any, name: str, session: VisitorSession | None = None
                 ) -> tuple[Preprocessed | None, Prediction | None, list[Prediction]]:
         """(preprocessed, chosen model's prediction, every committed model's prediction) for one drawing."""
-        model, _ = self.resolve(name, session)
-        pre = preprocess(value)
-        if pre is None:
+        reading = self.read_drawing(value, name, session)
+        if reading is None:
             return None, None, []
-        main = Prediction(self.best_model() if name == BEST else name, *predict_probs(model, pre.image))
+        pre = reading.pre
+        main = reading.predict()
         committed = predict_many({n: self.registry.model(n) for n in self.registry.available()}, pre.image)
         if ENSEMBLE in self.registry.choices():  # one more row from the members' answers: no extra forward pass
             members = [p for p in committed if p.model in self.registry.get(ENSEMBLE)[1]["members"]]
@@ -214,33 +228,27 @@ class Service:
     # ---------- train ----------
     def train_config(self, name: str, recipe: str, epochs: Any, batch_size: Any, lr: Any, optimizer: str,
                      train_size: Any) -> TrainConfig:
-        """A validated TrainConfig from UI values; ValueError with a plain message otherwise."""
+        """A validated TrainConfig from UI values; ValueError with a plain message otherwise.
+
+        The public limits (epochs, batch, size) are checked here; what makes any recipe runnable (optimiser,
+        positive rate, ...) is engine.validate_config's, called on the result."""
         if name not in CLASSIFIERS:
             raise ValueError(f"unknown model {name!r}; choose one of {', '.join(CLASSIFIERS)}")
         if recipe not in ("seed", "best"):
             raise ValueError(f"unknown recipe {recipe!r}: use 'seed' or 'best'")
         lim = self.limits
-        ep = _finite(epochs, "epochs")
-        if not 0 < ep <= lim.max_epochs:
-            raise ValueError(f"epochs must be between 0 and {lim.max_epochs:g}, got {ep:g}")
-        bs = _finite(batch_size, "batch size")
-        if bs != int(bs) or not 1 <= bs <= lim.max_batch:
-            raise ValueError(f"batch size must be a whole number from 1 to {lim.max_batch}, got {batch_size}")
-        rate = _finite(lr, "learning rate")
-        if not 0 < rate <= 1:
-            raise ValueError(f"learning rate must be in (0, 1], got {rate:g}")
-        size = _finite(train_size, "training-set size")
-        if size != int(size) or not 100 <= size <= lim.max_train_size:
-            raise ValueError(f"training-set size must be a whole number from 100 to {lim.max_train_size}")
-        if optimizer not in ("adam", "adamw", "sgd"):
-            raise ValueError(f"unknown optimiser {optimizer!r}: use adam, adamw or sgd")
+        ep = as_number(epochs, "epochs", 0, lim.max_epochs)
+        bs = as_whole(batch_size, "batch size", 1, lim.max_batch)
+        rate = as_number(lr, "learning rate", 0, 1)
+        size = as_whole(train_size, "training-set size", 100, lim.max_train_size)
         base = get_spec(name).recipe(recipe)
         assert isinstance(base, TrainConfig)
         # Live runs evaluate every 50 steps on 2,000 test images, as the seeds do, so the curve moves;
         # they train on MNIST alone (pad renders take minutes to make and are a CLI-time refinement).
-        return dataclasses.replace(base, epochs=ep, batch_size=int(bs), lr=rate, optimizer=optimizer,
-                                   train_size=int(size), eval_every=50, eval_size=2000, log_every=10,
-                                   pad_renders=0, pen_renders=0)
+        cfg = dataclasses.replace(base, epochs=ep, batch_size=bs, lr=rate, optimizer=optimizer, train_size=size,
+                                  eval_every=50, eval_size=2000, log_every=10, pad_renders=0, pen_renders=0)
+        validate_config(cfg)
+        return cfg
 
     def train_stream(self, name: str, cfg: TrainConfig, session: VisitorSession,
                      drawing: Any = None, live_map: bool = False) -> Iterator[TrainUpdate]:
@@ -250,12 +258,12 @@ class Service:
         computed off the training thread (LiveTSNE) and warm-started so the map does not jump.
         """
         if session.training:
-            raise RuntimeError("you already have a training run going; stop it or wait for it to finish")
+            raise BusyError("you already have a training run going; stop it or wait for it to finish")
         session.training = True
         session.stop.clear()
         live = None
         if live_map:
-            from .live_tsne import LiveTSNE
+            from .tsne.live import LiveTSNE
 
             live = LiveTSNE()
         try:  # on its own low-priority thread: other visitors' predictions come first (see background.py)
@@ -295,9 +303,9 @@ class Service:
             timed_out = time.perf_counter() - start > self.limits.max_seconds
             return session.stop.is_set() or timed_out
 
-        last = None
-        for ev in train_classifier(model, cfg, train, test, self.device, should_stop):
-            last = ev
+        for ev in fit_and_score(model, cfg, train, test, self.device, should_stop):
+            if isinstance(ev, Scored):
+                break
             steps.append(ev.step)
             losses.append(ev.loss)
             if ev.test_acc is not None:
@@ -310,21 +318,24 @@ class Service:
             acc_txt = f" · test accuracy {accs[-1]:.2%}" if accs else ""
             status = (f"Training {name}: step {ev.step}/{ev.total_steps} · epoch {ev.epoch:.2f} · "
                       f"loss {ev.loss:.4f}{acc_txt} · {ev.images_per_s:,.0f} images/s")
-            if not ev.done:
+            if ev.done:  # scored next: the full test set takes a moment
+                yield TrainUpdate(*curves(), 0.99, "Scoring on the 10,000 test images…", **extras())
+            else:
                 yield TrainUpdate(*curves(), ev.step / ev.total_steps, status, **extras())
-        yield TrainUpdate(*curves(), 0.99, "Scoring on the 10,000 test images…", **extras())
-        round_trip_weights(model)
-        result = evaluate(model, test, self.device)
+        scored = ev
+        why = " (stopped early)" if scored.last and scored.last.stopped else ""
+        if timed_out:
+            why = f" (stopped at the {self.limits.max_seconds:.0f} s limit)"
+        yield self._finish(name, cfg, session, model, scored, why, test, live, curves(), extras())
+
+    def _finish(self, name: str, cfg: TrainConfig, session: VisitorSession, model: nn.Module, scored: Scored,
+                why: str, test: MnistSplit, live: LiveTSNE | None, curves: tuple, extras: dict) -> TrainUpdate:
+        """A finished run joins the visitor's models and files; the last update says where to find it."""
         session.runs += 1
         key = f"{name} #{session.runs}"
         for p in model.parameters():
             p.requires_grad_(False)
-        why = " (stopped early)" if last and last.stopped else ""
-        if timed_out:
-            why = f" (stopped at the {self.limits.max_seconds:.0f} s limit)"
-        metrics = {"accuracy": result.accuracy, "per_class": result.per_class, "epochs": cfg.epochs,
-                   "train_seconds": round(time.perf_counter() - start, 1), "device": str(self.device),
-                   "steps": last.step if last else 0, "recipe": "custom"}
+        metrics = {**scored.metrics, "recipe": "custom"}
         payload = make_payload(name, model, metrics, cfg)
         dropped = self.adopt(session, key, model, {k: v for k, v in payload.items() if k != "state_dict"})
         out_dir = self.visitor_folder(session)
@@ -335,21 +346,22 @@ class Service:
         if live is not None:
             frames = live.close(drain=True, timeout=30)
             if frames:
-                from .live_tsne import write_gif
+                from .tsne.live import write_gif
 
                 gif = write_gif(frames, out_dir / f"{name}_run{session.runs}_tsne.gif")
                 self.files.enforce(keep=gif)
         x = test.float_images("cpu", 10)
         preds = predict_logits(model, x.to(self.device)).argmax(1).cpu().numpy()
         titles = [f"pred {p} / real {r}" for p, r in zip(preds, test.labels[:10].tolist())]
+        result = scored.result
         status = (f"Done{why}: {name} reached {result.accuracy:.2%} on the 10,000 test images after "
                   f"{metrics['steps']} steps in {metrics['train_seconds']} s. It is now selectable as "
                   f"“{SESSION_PREFIX}{key}” on the Draw tab (for you only).")
         if dropped:
             status += (f" To make room, your oldest model{'s' if len(dropped) > 1 else ''} "
                        f"({', '.join(dropped)}) {'were' if len(dropped) > 1 else 'was'} dropped.")
-        yield TrainUpdate(*curves(), 1.0, status, True, result, SESSION_PREFIX + key, path,
-                          x[:, 0].numpy(), titles, tsne_gif=gif, **extras())
+        return TrainUpdate(*curves, 1.0, status, True, result, SESSION_PREFIX + key, path,
+                           x[:, 0].numpy(), titles, tsne_gif=gif, **extras)
 
     # ---------- evaluate ----------
     def evaluation(self, name: str, session: VisitorSession | None = None) -> tuple[EvalResult, float]:

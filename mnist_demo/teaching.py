@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from .background import in_background
+from .background import BusyError, in_background
 from .checkpoints import make_payload, save_payload
 from .data import load_mnist
+from .drawing.preprocess import preprocess
 from .my_digits import MyDigit, MyDigits, raw_thumbnail
 from .personalize import HOLDOUT_FRACTION, PersonalizeConfig, TeachReport, replay_set, teach
-from .preprocess import preprocess
 from .service import SESSION_PREFIX, Service, VisitorSession
 
 MAX_STEPS = 400  # what a visitor may ask for (the default, 100, is 1-3 s for LeNet-5 on one core)
@@ -98,7 +98,7 @@ def teach_stream(service: Service, session: VisitorSession, name: str,
         raise ValueError("save some drawings first: draw, then press a digit (Draw tab, “Wrong? It's a:”) or "
                          "use the prompts here")
     if session.training:
-        raise RuntimeError("you already have a training run going; stop it or wait for it to finish")
+        raise BusyError("you already have a training run going; stop it or wait for it to finish")
     session.training = True
     session.stop.clear()
     try:  # the training thread: nice 10, so other visitors' predictions come first

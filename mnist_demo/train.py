@@ -15,21 +15,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoints import checkpoint_path, round_trip_weights, save_checkpoint
+from .checkpoints import checkpoint_path, save_checkpoint
 from .config import TrainConfig, pick_device
 from .data import MnistUnavailableError, load_mnist
+from .drawing.pad_renders import with_pad_renders
 from .drawing.pen_data import PenDataUnavailableError
 from .drawing.pen_renders import with_pen_renders
-from .engine import evaluate, train_classifier
+from .engine import Scored, fit_and_score
 from .models import CLASSIFIERS, get_spec
-from .pad_renders import with_pad_renders
 
 
 def recipe_config(name: str, recipe: str = "best", **overrides: Any) -> TrainConfig:
     """The model's seed/best recipe with None-valued overrides ignored."""
     cfg = get_spec(name).recipe(recipe)
     if not isinstance(cfg, TrainConfig):
-        raise ValueError(f"{name} is not a classifier; its demo lives in mnist_demo.sincos")
+        raise ValueError(f"{name} is not a classifier; its demo lives in mnist_demo.experiments.sincos")
     return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -40,10 +40,11 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, quiet: bool = False) 
     train = with_pen_renders(with_pad_renders(load_mnist(train=True), cfg.pad_renders), cfg.pen_renders)
     test = load_mnist(train=False)
     model = get_spec(name).build()
-    start = time.perf_counter()
     bar = None if quiet else tqdm(total=1, desc=name, unit="step", dynamic_ncols=True)
-    for ev in train_classifier(model, cfg, train, test, device):
-        if bar is not None:
+    for ev in fit_and_score(model, cfg, train, test, device):
+        if isinstance(ev, Scored):
+            metrics = {**ev.metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        elif bar is not None:
             bar.total = ev.total_steps
             bar.n = ev.step
             post = {"loss": f"{ev.loss:.4f}", "img/s": f"{ev.images_per_s:.0f}"}
@@ -53,18 +54,6 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, quiet: bool = False) 
             bar.refresh()
     if bar is not None:
         bar.close()
-    seconds = time.perf_counter() - start
-    round_trip_weights(model)  # metrics must describe exactly the stored (maybe fp16) weights
-    result = evaluate(model, test, device)
-    metrics = {
-        "accuracy": result.accuracy,
-        "per_class": result.per_class,
-        "epochs": cfg.epochs,
-        "train_seconds": round(seconds, 1),
-        "device": str(device),
-        "params": sum(p.numel() for p in model.parameters()),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
     return model, metrics
 
 

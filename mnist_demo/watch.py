@@ -16,9 +16,9 @@ from torch import nn
 
 from .config import TrainConfig
 from .data import MnistSplit
+from .drawing.preprocess import preprocess
 from .engine import TrainEvent, train_classifier
 from .explain import class_probs
-from .preprocess import preprocess
 
 
 @dataclass(frozen=True)

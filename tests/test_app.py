@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from gradio_client import Client
 
-from mnist_demo.sketches import SketchSpec, random_spec, render
+from mnist_demo.drawing.sketches import SketchSpec, random_spec, render
 from tests.apphelpers import local_client, pad_file, plot_pixels, running_app
 from tests.conftest import needs_mnist
 

@@ -117,7 +117,7 @@ def test_real_handwriting_of_unseen_writers_drawn_with_the_mouse(visitor: AppPag
 # show_progress="hidden". Not marked flaky: a pad that stops drawing is a failure.
 # The sin → cos check once saw only 2 drawings of the fit in 3 of 6 runs: the plot was empty until the first
 # frame, and the browser then spent up to 13 s building the chart (loading its plotting library on a busy
-# CPU), after the whole 3 s run was over. The plot now shows the target from the start (ui/sequence_tab.py).
+# CPU), after the whole 3 s run was over. The plot now shows the target from the start (ui/sincos_tab.py).
 @pytest.mark.parametrize("tab", [t for t in TAB_CHECKS if t != "Draw"])
 def test_other_tab_then_draw_again(visitor: AppPage, tab: str) -> None:
     """Open another tab and use it on the current drawing, come back: the pad still draws and predicts."""

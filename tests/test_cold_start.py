@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("openTSNE", "sklearn", "mnist_demo.embedding", "mnist_demo.live_tsne")
+HEAVY = ("openTSNE", "sklearn", "mnist_demo.tsne.algorithms", "mnist_demo.tsne.maps", "mnist_demo.tsne.cache",
+         "mnist_demo.tsne.live")
 
 # Counts torch.fx traces (patched before the app is imported), builds the app as main() does, reports what was
 # imported; then does the heavy things on purpose, so a check that could not see them fails too.
@@ -26,8 +27,9 @@ from mnist_demo.registry import ModelRegistry
 from mnist_demo.service import Service
 app.build_demo(Service(ModelRegistry("cpu")))
 built = {"modules": [m for m in HEAVY if m in sys.modules], "traces": len(traces)}
-from mnist_demo.live_tsne import LiveTSNE  # noqa: F401  (and, through it, mnist_demo.embedding)
-from mnist_demo.lenet_anatomy import traced_tables
+from mnist_demo.tsne.live import LiveTSNE  # noqa: F401  (and, through it, mnist_demo.tsne.algorithms)
+from mnist_demo.tsne.cache import TsneMaps  # noqa: F401  (and mnist_demo.tsne.maps)
+from mnist_demo.experiments.lenet_anatomy import traced_tables
 traced_tables()
 control = {"modules": [m for m in HEAVY if m in sys.modules], "traces": len(traces)}
 print(json.dumps({"built": built, "control": control}))
@@ -47,11 +49,11 @@ def test_building_the_app_imports_no_tsne_no_sklearn_and_traces_nothing() -> Non
 
 def test_shipped_lenet_tables_match_a_fresh_trace() -> None:
     """The LeNet-5 tab's tables (mnist_demo/results/lenet_tables.json) are what tracing the networks gives now;
-    if a model changes, `python -m mnist_demo.lenet_anatomy` rewrites them."""
-    from mnist_demo.lenet_anatomy import TABLES_PATH, shipped_tables, traced_tables
+    if a model changes, `python -m mnist_demo.experiments.lenet_anatomy` rewrites them."""
+    from mnist_demo.experiments.lenet_anatomy import TABLES_PATH, shipped_tables, traced_tables
 
-    assert TABLES_PATH.is_file(), "run: python -m mnist_demo.lenet_anatomy"
-    assert shipped_tables() == traced_tables(), "stale: run python -m mnist_demo.lenet_anatomy"
+    assert TABLES_PATH.is_file(), "run: python -m mnist_demo.experiments.lenet_anatomy"
+    assert shipped_tables() == traced_tables(), "stale: run python -m mnist_demo.experiments.lenet_anatomy"
 
 
 def test_shipped_confusions_belong_to_their_checkpoints(tmp_path: Path) -> None:

@@ -7,11 +7,13 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from mnist_demo import embedding as E
-from mnist_demo import plots_tsne as P
+from mnist_demo.drawing.preprocess import preprocess
 from mnist_demo.models import build_model
-from mnist_demo.preprocess import preprocess
+from mnist_demo.plots import tsne as P
 from mnist_demo.registry import ModelRegistry
+from mnist_demo.tsne import algorithms as A
+from mnist_demo.tsne import cache as C
+from mnist_demo.tsne import maps as M
 from tests.apphelpers import lines_image, lines_pad, tab_client
 from tests.conftest import needs_mnist
 
@@ -38,26 +40,26 @@ SEVEN = [(70, 50, 210, 50), (210, 50, 120, 240)]
 # ---------- core maths ----------
 def test_tsne_shape_and_determinism_with_a_fixed_seed() -> None:
     x, y = _blobs()
-    a = E.tsne_2d(x, perplexity=20, seed=1)
-    b = E.tsne_2d(x, perplexity=20, seed=1)
+    a = A.tsne_2d(x, perplexity=20, seed=1)
+    b = A.tsne_2d(x, perplexity=20, seed=1)
     assert a.shape == (300, 2) and a.dtype == np.float32 and np.isfinite(a).all()
     np.testing.assert_array_equal(a, b)
-    assert E.knn_label_accuracy(a, y) > 0.95  # three separated blobs stay separated in 2-D
+    assert A.knn_label_accuracy(a, y) > 0.95  # three separated blobs stay separated in 2-D
 
 
 def test_pca_goes_to_50_dims_and_leaves_small_layers_alone() -> None:
     x, _ = _blobs(d=120)
-    proj = E.fit_pca(x)
+    proj = A.fit_pca(x)
     assert proj.apply(x).shape == (300, 50)
     small, _ = _blobs(d=8)
-    p8 = E.fit_pca(small)
+    p8 = A.fit_pca(small)
     assert p8.components is None and p8.apply(small).shape == (300, 8)
     np.testing.assert_allclose(p8.apply(small).mean(0), 0, atol=1e-4)
 
 
 def test_nearest_neighbours_match_brute_force() -> None:
     x, _ = _blobs(n=200, d=10)
-    idx, dist = E.nearest_neighbours(x, 5, block=64)  # several blocks
+    idx, dist = A.nearest_neighbours(x, 5, block=64)  # several blocks
     full = np.linalg.norm(x[:, None] - x[None], axis=2)
     np.fill_diagonal(full, np.inf)
     np.testing.assert_array_equal(idx, np.argsort(full, 1, kind="stable")[:, :5])
@@ -71,15 +73,15 @@ def test_warm_start_keeps_the_previous_layout() -> None:
     # disparity 0.0022-0.0042, median drift 2.9-4.6 % of the spread; for this test's seeds the scratch map's
     # disparity is 0.017-0.022, >= 5x the warm one. The bounds leave >= 2.4x margin over the worst measured.
     x, _ = _blobs(k=10, seed=2)
-    first = E.tsne_2d(x, perplexity=20, seed=0)
+    first = A.tsne_2d(x, perplexity=20, seed=0)
     nudged = x + np.random.default_rng(3).normal(scale=0.05, size=x.shape).astype(np.float32)
-    warm = E.warm_tsne_2d(nudged, first, perplexity=20)
-    scratch = E.tsne_2d(nudged, perplexity=20, seed=5)
-    assert E.procrustes_disparity(first, warm) < 0.01
+    warm = A.warm_tsne_2d(nudged, first, perplexity=20)
+    scratch = A.tsne_2d(nudged, perplexity=20, seed=5)
+    assert A.procrustes_disparity(first, warm) < 0.01
     # The warm frame is also close point-by-point without any realignment: same orientation, no jumps.
     spread = np.abs(first).max()
     assert np.median(np.linalg.norm(warm - first, axis=1)) < 0.12 * spread
-    assert E.procrustes_disparity(first, warm) < 0.5 * E.procrustes_disparity(first, scratch)
+    assert A.procrustes_disparity(first, warm) < 0.5 * A.procrustes_disparity(first, scratch)
 
 
 @pytest.mark.parametrize("kw,match", [
@@ -89,19 +91,19 @@ def test_warm_start_keeps_the_previous_layout() -> None:
 def test_bad_settings_get_plain_messages(kw, match) -> None:
     x, _ = _blobs(n=100)
     with pytest.raises(ValueError, match=match):
-        E.tsne_2d(x, **kw)
+        A.tsne_2d(x, **kw)
 
 
 def test_too_many_points_is_refused(tiny_split) -> None:
     with pytest.raises(ValueError, match="number of points"):
-        E.compute_map(build_model("mlp"), "mlp", tiny_split, 5000)
+        M.compute_map(build_model("mlp"), "mlp", tiny_split, 5000)
 
 
 # ---------- cache ----------
 def test_cache_hits_in_memory_and_on_disk(tiny_split, tmp_path) -> None:
     torch.manual_seed(0)
     model = build_model("mlp")
-    maps = E.TsneMaps(cache_dir=tmp_path)
+    maps = C.TsneMaps(cache_dir=tmp_path)
     first = maps.get(model, "mlp", 120, 10, checkpoint_hash="abc123", split=tiny_split)
     assert first.source == "computed" and first.embedding.shape == (120, 2) and maps.computed == 1
     assert first.labels.tolist() == tiny_split.labels[:120].tolist()
@@ -110,7 +112,7 @@ def test_cache_hits_in_memory_and_on_disk(tiny_split, tmp_path) -> None:
     files = list(tmp_path.glob("*.npz"))
     assert len(files) == 1 and "abc123" in files[0].name and "n120" in files[0].name and "p10" in files[0].name
 
-    fresh = E.TsneMaps(cache_dir=tmp_path)  # a restarted app
+    fresh = C.TsneMaps(cache_dir=tmp_path)  # a restarted app
     disk = fresh.get(model, "mlp", 120, 10, checkpoint_hash="abc123", split=tiny_split)
     assert disk.source == "disk" and fresh.computed == 0
     np.testing.assert_array_equal(disk.embedding, first.embedding)
@@ -125,7 +127,7 @@ def test_cache_hits_in_memory_and_on_disk(tiny_split, tmp_path) -> None:
 def test_visitor_models_stay_in_memory_only(tiny_split, tmp_path) -> None:
     torch.manual_seed(0)
     model = build_model("mlp")
-    maps = E.TsneMaps(cache_dir=tmp_path)
+    maps = C.TsneMaps(cache_dir=tmp_path)
     a = maps.get(model, "yours: mlp #1", 100, 10, split=tiny_split)
     b = maps.get(model, "yours: mlp #1", 100, 10, split=tiny_split)
     assert (a.source, b.source, maps.computed) == ("computed", "memory", 1)
@@ -136,7 +138,7 @@ def test_visitor_models_stay_in_memory_only(tiny_split, tmp_path) -> None:
 
 def test_a_damaged_cache_file_is_recomputed(tiny_split, tmp_path) -> None:
     model = build_model("mlp")
-    maps = E.TsneMaps(cache_dir=tmp_path)
+    maps = C.TsneMaps(cache_dir=tmp_path)
     maps.path_for("mlp", "h1", 100, 10).parent.mkdir(parents=True, exist_ok=True)
     maps.path_for("mlp", "h1", 100, 10).write_bytes(b"not a zip file")
     assert maps.get(model, "mlp", 100, 10, checkpoint_hash="h1", split=tiny_split).source == "computed"
@@ -156,7 +158,7 @@ def trained() -> tuple[str, torch.nn.Module]:
 @needs_mnist
 def test_test_digits_and_a_drawing_land_next_to_their_class(trained, mnist_test, tmp_path) -> None:
     name, model = trained
-    tm = E.TsneMaps(cache_dir=tmp_path).get(model, name, 500, 30, checkpoint_hash="t", split=mnist_test)
+    tm = C.TsneMaps(cache_dir=tmp_path).get(model, name, 500, 30, checkpoint_hash="t", split=mnist_test)
     assert tm.n == 500 and tm.reduced.shape[1] <= 50
     centres = np.stack([np.median(tm.embedding[tm.labels == d], axis=0) for d in range(10)])
 
@@ -165,13 +167,13 @@ def test_test_digits_and_a_drawing_land_next_to_their_class(trained, mnist_test,
 
     hits = 0
     for i in range(600, 620):  # test digits that are not in the map
-        p = E.place_image(tm, model, mnist_test.images[i].numpy() / 255.0)
+        p = M.place_image(tm, model, mnist_test.images[i].numpy() / 255.0)
         truth = int(mnist_test.labels[i])
         hits += nearest_class(p.xy) == truth and int((tm.labels[p.neighbours] == truth).sum()) >= 6
     assert hits >= 18
 
     for lines, digit in ((ONE, 1), (SEVEN, 7)):
-        p = E.place_image(tm, model, _drawn(lines))
+        p = M.place_image(tm, model, _drawn(lines))
         assert p.pred == digit and nearest_class(p.xy) == digit
         assert p.neighbours.shape == (8,) and np.all(np.diff(p.distances) >= 0)
         assert int((tm.labels[p.neighbours] == digit).sum()) >= 6
@@ -201,7 +203,7 @@ def client(trained, tmp_path_factory):
     from ui.tsne_tab import build_tsne_tab
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(E, "CACHE_DIR", tmp_path_factory.mktemp("cache"))  # keep the repository's .cache clean
+    mp.setenv("MNIST_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))  # keep the repository's .cache clean
     service = Service(ModelRegistry("cpu"))
     try:
         with tab_client(lambda state, pad: build_tsne_tab(service, state, pad)) as c:

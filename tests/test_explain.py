@@ -11,9 +11,9 @@ import torch
 from matplotlib.figure import Figure
 
 from mnist_demo import explain as E
-from mnist_demo import plots_explain as P
+from mnist_demo.drawing.preprocess import preprocess
 from mnist_demo.models import CLASSIFIERS, build_model
-from mnist_demo.preprocess import preprocess
+from mnist_demo.plots import explain as P
 from mnist_demo.registry import ModelRegistry
 from tests.apphelpers import lines_image, lines_pad, plot_pixels, tab_client
 from tests.conftest import needs_mnist

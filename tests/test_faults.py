@@ -171,7 +171,7 @@ def test_killing_a_cli_training_mid_write_keeps_the_old_checkpoint(tmp_path, sig
     target = tmp_path / "mlp.pt"
     shutil.copy(COMMITTED / "mlp.pt", target)
     before = _sha(target)
-    # The seed recipe: the best one first renders 30k pen digits when data/cache is empty (a fresh clone, CI).
+    # The seed recipe: the best one first renders 30k pen digits when .cache/renders is empty (a fresh clone, CI).
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, "--model", "mlp", "--recipe", "seed", "--dry-run",
                              "--out", str(target)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

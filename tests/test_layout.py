@@ -3,7 +3,7 @@
 1. The core (every module under mnist_demo/) never imports gradio, gradio_client, the app's `ui` package or
    `app`: at any depth, function-level and `if TYPE_CHECKING:` imports included, and
    `importlib.import_module("...")` / `__import__("...")` with a literal name count too.
-2. A plots module (mnist_demo/plots*.py, mnist_demo/plot_style.py, anything under mnist_demo/plots/) imports
+2. A plots module (anything under mnist_demo/plots/) imports
    no model code: no torch in its own source, and none of MODEL_MODULES, directly or through the other
    mnist_demo modules it imports (at any depth: a function-level import still runs when it is called).
 3. No import cycle among mnist_demo modules. Every import counts, function-level ones included (a cycle

@@ -10,9 +10,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from mnist_demo import plots_experiments as pe
 from mnist_demo.checkpoints import load_checkpoint
-from mnist_demo.lenet_anatomy import (
+from mnist_demo.experiments.lenet_anatomy import (
     first_layer_filters,
     first_layer_maps,
     layer_table,
@@ -20,6 +19,7 @@ from mnist_demo.lenet_anatomy import (
     transfer_c5_to_fc,
 )
 from mnist_demo.models import MLP, LeNet5, LeNet5FC, build_model
+from mnist_demo.plots import experiments as pe
 from tests.apphelpers import tab_client
 from tests.conftest import needs_mnist
 

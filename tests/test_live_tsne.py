@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from mnist_demo.config import TrainConfig
-from mnist_demo.embedding import knn_label_accuracy, last_layer_features, procrustes_disparity
 from mnist_demo.engine import evaluate, train_classifier
-from mnist_demo.live_tsne import LiveTSNE, write_gif
 from mnist_demo.models import build_model
+from mnist_demo.tsne.algorithms import knn_label_accuracy, last_layer_features, procrustes_disparity
+from mnist_demo.tsne.live import LiveTSNE, write_gif
 
 
 def _snapshots(n_snaps: int = 5, n: int = 200, d: int = 40, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:

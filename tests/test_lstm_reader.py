@@ -9,15 +9,16 @@ from gradio_client import handle_file
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
-from mnist_demo import lstm_reader, plots_sequence
 from mnist_demo.checkpoints import save_checkpoint
 from mnist_demo.data import MnistSplit
+from mnist_demo.experiments import lstm_reader
 from mnist_demo.models import MLP, LSTMClassifier
+from mnist_demo.plots import sequence as plots_sequence
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.service import Service
 from tests.apphelpers import tab_client
 from tests.conftest import needs_mnist
-from ui.sequence_tab import build_lstm_tab
+from ui.lstm_tab import build_lstm_tab
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -88,7 +89,7 @@ def test_only_the_lstm_reads_rows() -> None:
 
 
 def test_accuracy_by_rows_ends_at_the_full_accuracy_and_is_cached(lstm, tiny_split, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(lstm_reader, "CACHE_DIR", tmp_path)
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path))
     acc = lstm_reader.accuracy_by_rows(lstm, tiny_split)
     assert acc.shape == (28,) and ((acc >= 0) & (acc <= 1)).all()
     with torch.no_grad():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnist_demo import pad_renders as PR
 from mnist_demo.config import TrainConfig
 from mnist_demo.data import MnistSplit
+from mnist_demo.drawing import pad_renders as PR
 from mnist_demo.models import MODELS, get_spec
 from mnist_demo.service import Service
 from tests.conftest import needs_mnist
@@ -36,10 +36,10 @@ def test_renders_look_like_preprocessed_drawings(mnist_test) -> None:
 
 @needs_mnist
 def test_cache_is_written_once_and_reused(tmp_path, monkeypatch, mnist_test) -> None:
-    monkeypatch.setenv("MNIST_DEMO_CACHE", str(tmp_path))
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(PR, "load_mnist", lambda train: MnistSplit(mnist_test.images[:30], mnist_test.labels[:30]))
     first = PR.pad_renders(12, seed=5, workers=1)
-    assert (tmp_path / f"pad_train_12_5_v{PR.VERSION}.pt").is_file()
+    assert (tmp_path / "renders" / f"pad_train_12_5_v{PR.VERSION}.pt").is_file()
     monkeypatch.setattr(PR, "render_pad_set", lambda *a, **k: pytest.fail("rendered again despite the cache"))
     again = PR.pad_renders(12, seed=5)
     assert torch.equal(first.images, again.images) and torch.equal(first.labels, again.labels)

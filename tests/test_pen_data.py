@@ -8,7 +8,7 @@ import pytest
 
 from mnist_demo.drawing import pen_data as P
 from mnist_demo.drawing import pen_renders as R
-from mnist_demo.preprocess import preprocess
+from mnist_demo.drawing.preprocess import preprocess
 from tests.conftest import needs_pen
 
 FIXTURE = """.INCLUDE        dene.doc
@@ -147,13 +147,13 @@ def test_training_renders_use_only_the_training_writers(monkeypatch, tmp_path) -
         return [d for d in fake if writers is None or d.writer in writers]
 
     monkeypatch.setattr(R, "load_pen_digits", load)
-    monkeypatch.setenv("MNIST_DEMO_CACHE", str(tmp_path))
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path))
     split = R.pen_renders(20, seed=3, workers=1)
     assert seen == [P.TRAIN_WRITERS]  # never the held-out writers
     assert len(split) == 20 and split.images.shape == (20, 28, 28)
     assert set(split.labels.tolist()) == {7, 1}  # both fixture digits are training writers (12 and 3)
     assert (split.images.flatten(1).max(1).values > 200).all()  # every render has ink
-    assert list(tmp_path.glob("pen_train_20_3_v*.pt"))  # cached
+    assert list(tmp_path.glob("renders/pen_train_20_3_v*.pt"))  # cached
 
 
 @needs_pen

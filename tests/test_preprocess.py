@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_demo.preprocess import BadImageError, naive_resize, preprocess, stroke_width
+from mnist_demo.drawing.preprocess import BadImageError, naive_resize, preprocess, stroke_width
 
 
 def seven(size: int = 280, width: int = 24, box: tuple = (70, 50, 210, 240)) -> Image.Image:
@@ -151,7 +151,7 @@ def plain_bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 @pytest.mark.parametrize("shape", [(280, 280), (281, 199), (97, 500), (1000, 1000), (50, 60)])
 def test_speck_removal_matches_its_plain_definition(shape: tuple[int, int]) -> None:
-    from mnist_demo.preprocess import _bounds, _drop_specks
+    from mnist_demo.drawing.preprocess import _bounds, _drop_specks
 
     rng = np.random.default_rng(sum(shape))
     mask = np.zeros(shape, bool)

@@ -28,7 +28,7 @@ def test_absurd_settings_are_explained(service, epochs, batch, lr, size, match) 
 
 def test_public_limits_cap_a_run() -> None:
     public = Service(ModelRegistry("cpu"), PUBLIC_LIMITS)
-    with pytest.raises(ValueError, match="between 0 and 2"):
+    with pytest.raises(ValueError, match="from 0 to 2"):
         public.train_config("cnn", "best", 5, 64, 1e-3, "adam", 1000)
     with pytest.raises(ValueError, match="training-set size"):
         public.train_config("cnn", "best", 1, 64, 1e-3, "adam", 60_000)

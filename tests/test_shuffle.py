@@ -12,9 +12,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from mnist_demo import plots_experiments as pe
-from mnist_demo.models import MLP
-from mnist_demo.shuffle import (
+from mnist_demo.experiments.shuffle import (
     LIVE_RECIPE,
     N_PIXELS,
     SHIPPED_RECIPE,
@@ -26,7 +24,9 @@ from mnist_demo.shuffle import (
     shuffle_images,
     shuffle_split,
 )
-from mnist_demo.shuffle_results import RESULTS_PATH, ResultsError, load_results, save_results
+from mnist_demo.experiments.shuffle_results import RESULTS_PATH, ResultsError, load_results, save_results
+from mnist_demo.models import MLP
+from mnist_demo.plots import experiments as pe
 from tests.apphelpers import tab_client
 from tests.conftest import needs_mnist
 
@@ -136,7 +136,7 @@ def test_results_round_trip_and_a_missing_file_names_the_command(tiny_split, tmp
     back = load_results(path)
     assert back.shipped.runs == res.runs and back.shipped.recipe == res.recipe and back.perm_seed == TINY.perm_seed
     assert json.loads(path.read_text())["shipped"]["mean_accuracy"].keys() == {"mlp", "simple_cnn"}
-    with pytest.raises(ResultsError, match="python -m mnist_demo.shuffle --write"):
+    with pytest.raises(ResultsError, match="python -m mnist_demo.experiments.shuffle --write"):
         load_results(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ResultsError, match="unreadable"):

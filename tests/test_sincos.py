@@ -13,11 +13,13 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
 
-from mnist_demo import plots_sequence
 from mnist_demo.config import SinCosConfig
-from mnist_demo.sincos import PRESETS, config_from_values, fit_losses, fit_sin_to_cos, last10_mse
+from mnist_demo.experiments.sincos import PRESETS, config_from_values, fit_losses, fit_sin_to_cos, last10_mse
+from mnist_demo.experiments.sincos_live import PRED, TARGET, frame_count, sincos_stream, target_preview
+from mnist_demo.fileio import write_gif
+from mnist_demo.plots import sequence as plots_sequence
 from tests.apphelpers import tab_client
-from ui.sequence_tab import PRED, TARGET, build_sincos_tab, frame_count, sincos_stream, target_preview
+from ui.sincos_tab import build_sincos_tab
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -182,7 +184,7 @@ def test_figures(tmp_path) -> None:
     assert frame.shape == (240, 560, 3) and frame.dtype == np.uint8
     assert (frame[..., 0] > 150).any() and (frame[..., 2] > 150).any()  # red target and blue prediction drawn
     with pytest.raises(ValueError, match="no frames"):
-        plots_sequence.write_gif([], tmp_path / "x.gif")
+        write_gif([], tmp_path / "x.gif", 50, 1500)
 
 
 # ---------- through gradio_client ----------

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mnist_demo.preprocess import naive_resize, preprocess
+from mnist_demo.drawing.preprocess import naive_resize, preprocess
+from mnist_demo.drawing.sketches import add_style, build_suite, render_mask
 from mnist_demo.registry import ModelRegistry
-from mnist_demo.sketches import add_style, build_suite, render_mask
 from tests.conftest import needs_mnist
 
 
@@ -31,7 +31,7 @@ def test_best_model_reads_a_fixed_slice_of_drawings() -> None:
 def test_style_strokes_add_ink_where_expected() -> None:
     digit = np.zeros((28, 28), np.float32)
     digit[4:24, 13:16] = 1.0  # a plain "1"
-    from mnist_demo.sketches import SketchSpec
+    from mnist_demo.drawing.sketches import SketchSpec
 
     mask = render_mask(digit, SketchSpec(mode="bitmap"))
     styled = add_style(mask, 1, 8, np.random.default_rng(0))

@@ -11,11 +11,11 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from mnist_demo import plots_trust
 from mnist_demo.checkpoints import save_checkpoint
 from mnist_demo.drawing.nondigits import EXCLUDED_LETTERS, KINDS, LETTERS, SHAPES, nondigit_suite, shape_strokes
+from mnist_demo.drawing.preprocess import preprocess
 from mnist_demo.models import build_model
-from mnist_demo.preprocess import preprocess
+from mnist_demo.plots import trust as plots_trust
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.trust import attack as atk
 from mnist_demo.trust.calibration import apply_temperature, ece, fit_temperature, record_temperature, reliability
@@ -122,7 +122,7 @@ def test_the_committed_rule_ranks_a_scribble_above_a_clean_digit() -> None:
     t = np.linspace(0, 1, 60)
     pts = np.stack([140 + 100 * np.sin(23 * t) * rng.uniform(0.6, 1, 60), 140 + 90 * np.cos(17 * t)], 1)
     from mnist_demo.drawing.pen_data import draw_strokes
-    from mnist_demo.sketches import to_pad_image
+    from mnist_demo.drawing.sketches import to_pad_image
 
     scribble = to_pad_image(draw_strokes([pts.astype(np.float32)], 280, 3))
     scores = {}

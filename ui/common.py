@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import math
 import threading
 import time
 import warnings
@@ -21,15 +20,19 @@ from gradio.context import LocalContext
 from gradio.data_classes import FileData
 from PIL import Image
 
+from mnist_demo.background import BusyError
 from mnist_demo.checkpoints import CheckpointError
 from mnist_demo.data import MnistUnavailableError
-from mnist_demo.preprocess import BadImageError
+from mnist_demo.drawing.pen_data import PenDataUnavailableError
+from mnist_demo.drawing.preprocess import BadImageError
+from mnist_demo.numbers import as_number
 
 from .gradio_tweaks import client_key, limit_pil_pixels
 
 CANVAS = 280  # pad size in px; a 24 px line (brush radius 12) on a ~200 px digit is MNIST's stroke ratio
 BRUSH_RADIUS = 12
 DRAW_A_DIGIT = "draw a digit"
+DRAW_FIRST = "✏️ **Draw a digit** on the Draw tab first."  # what a tab that reads the pad says while it is blank
 MAX_PIXELS = 4096 * 4096  # a bigger upload is refused before it is decoded (10k x 10k took 8 s and 400 MB)
 limit_pil_pixels(MAX_PIXELS)  # and PIL itself refuses to decode one, whatever path it came by
 MAX_LAYERS = 1  # the pad has one drawing layer (layers=False); each extra one was decoded at full size
@@ -268,18 +271,12 @@ class Sketchpad(gr.Sketchpad):
 
 def _number(payload: Any, label: str | None) -> float | None:
     """A finite float from what an API caller sent for a numeric field, or gr.Error saying what is wrong."""
-    what = label or "this value"
     if payload is None:
         return None
-    if isinstance(payload, bool):
-        raise gr.Error(f"{what} must be a number, got {payload!r}")
     try:
-        v = float(payload)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{what} must be a number, got {str(payload)[:40]!r}") from None
-    if not math.isfinite(v):
-        raise gr.Error(f"{what} must be a finite number, got {payload!r}")
-    return v
+        return as_number(payload, label or "this value")
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
 
 
 class Number(gr.Number):
@@ -355,8 +352,10 @@ def _os_message(exc: OSError) -> str:
     return f"The server could not read or write a file: {why}. Please try again later."
 
 
-# The core's expected failures; anything else is a bug and keeps gradio's generic error (and the log).
-_EXPECTED = (MnistUnavailableError, CheckpointError, ValueError, KeyError, BadImageError, RuntimeError, OSError)
+# The core's expected failures; anything else is a bug and keeps gradio's generic error (and the log). Not
+# RuntimeError as such: torch raises it for its own failures, whose text means nothing to a visitor.
+_EXPECTED = (MnistUnavailableError, PenDataUnavailableError, CheckpointError, BusyError, ValueError, KeyError,
+             BadImageError, OSError)
 
 
 def _visitor_error(exc: BaseException) -> gr.Error:

@@ -6,20 +6,11 @@ from typing import Any
 
 import gradio as gr
 
-from mnist_demo import plots
+from mnist_demo.numbers import as_whole
+from mnist_demo.plots import charts
 from mnist_demo.service import Service
 
 from .common import Number, friendly_errors, on_open, upscale
-
-
-def _int(x: Any, what: str, lo: int, hi: int) -> int:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a whole number from {lo} to {hi}") from None
-    if v != v or not lo <= v <= hi or v != int(v):
-        raise ValueError(f"{what} must be a whole number from {lo} to {hi}, got {x}")
-    return int(v)
 
 
 def build_dataset_tab(service: Service, tab: gr.Tab | None = None) -> None:
@@ -29,26 +20,26 @@ def build_dataset_tab(service: Service, tab: gr.Tab | None = None) -> None:
     def example(index: Any, progress: gr.Progress = gr.Progress()) -> tuple:
         progress(0.1, desc="Loading MNIST…")
         tr = service.dataset(train=True)
-        i = _int(index, "index", 0, len(tr) - 1)
+        i = as_whole(index, "index", 0, len(tr) - 1)
         return upscale(tr.images[i].numpy(), 196), f"### Training image #{i}: label **{int(tr.labels[i])}**"
 
     @friendly_errors
     def grid(seed: Any, progress: gr.Progress = gr.Progress()) -> Any:
         progress(0.1, desc="Loading MNIST…")
-        imgs, labels = service.random_batch(_int(seed, "seed", 0, 2**31 - 1), 64)
-        return plots.digit_grid(imgs / 255.0, [str(v) for v in labels], ncols=8,
+        imgs, labels = service.random_batch(as_whole(seed, "seed", 0, 2**31 - 1), 64)
+        return charts.digit_grid(imgs / 255.0, [str(v) for v in labels], ncols=8,
                                 title="A batch of 64 (as torchvision's make_grid shows it), with labels")
 
     @friendly_errors
     def by_class(digit: Any, page: Any) -> list:
-        d = _int(digit, "digit", 0, 9)
-        p = _int(page, "page", 0, 200)
+        d = as_whole(digit, "digit", 0, 9)
+        p = as_whole(page, "page", 0, 200)
         return [(upscale(img, 84), cap) for img, cap in service.class_examples(d, 32, 32 * p)]
 
     @friendly_errors
     def means(progress: gr.Progress = gr.Progress()) -> Any:
         progress(0.1, desc="Averaging 60,000 images…")
-        return plots.mean_digits(service.mean_images())
+        return charts.mean_digits(service.mean_images())
 
     with gr.Row():
         with gr.Column(scale=1, min_width=240):

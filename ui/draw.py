@@ -7,8 +7,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from mnist_demo import plots
-from mnist_demo.predict import Prediction, predict_probs
+from mnist_demo.plots import charts
 from mnist_demo.service import Service, VisitorSession
 
 from .common import BRUSH_RADIUS, CANVAS, DRAW_A_DIGIT, Sketchpad, blank_pad, friendly_errors, upscale
@@ -25,11 +24,8 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
     @friendly_errors
     def predict_label(value: Any, model: str, session: VisitorSession | None = None) -> Any:
         # Only the chosen model: the side-by-side view (`details`) runs every model in its own event.
-        net, _ = service.resolve(model, session)
-        pre = service.preprocess(value)
-        if pre is None:
-            return DRAW_A_DIGIT
-        return Prediction(model, *predict_probs(net, pre.image)).as_dict()
+        reading = service.read_drawing(value, model, session)
+        return DRAW_A_DIGIT if reading is None else reading.predict().as_dict()
 
     @friendly_errors
     def details(value: Any, model: str, session: VisitorSession) -> tuple:
@@ -44,7 +40,7 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
         agree = sum(r[1] == main.digit for r in rows)
         msg = (f"**{main.model}** reads a **{main.digit}** ({main.confidence:.1%}). "
                f"{agree} of {len(rows)} models agree.")
-        fig = plots.probability_bars([p.model for p in every], [p.probs for p in every])
+        fig = charts.probability_bars([p.model for p in every], [p.probs for p in every])
         return (main.as_dict(), pd.DataFrame(rows, columns=TABLE_COLS), fig, upscale(pre.image), msg)
 
     with gr.Row(equal_height=False):

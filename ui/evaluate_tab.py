@@ -6,9 +6,9 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from mnist_demo import plots
 from mnist_demo.checkpoints import checkpoint_path
 from mnist_demo.models import CLASSIFIERS, get_spec
+from mnist_demo.plots import charts
 from mnist_demo.recorded_run import shipped_confusion
 from mnist_demo.registry import PEN_METRIC
 from mnist_demo.service import Service, VisitorSession
@@ -52,8 +52,8 @@ def build_evaluate_tab(service: Service, state: gr.State, tab: gr.Tab | None = N
         imgs = test.images[:10].numpy() / 255.0
         titles = [f"Prediction: {p}" for p in res.preds[:10]]
         colours = ["black" if p == t else "red" for p, t in zip(res.preds[:10], res.labels[:10])]
-        grid = plots.digit_grid(imgs, titles, ncols=5, colours=colours, title="First 10 test digits (red = wrong)")
-        return (summary, plots.per_class_bars(res.per_class), plots.confusion_matrix(res.confusion),
+        grid = charts.digit_grid(imgs, titles, ncols=5, colours=colours, title="First 10 test digits (red = wrong)")
+        return (summary, charts.per_class_bars(res.per_class), charts.confusion_matrix(res.confusion),
                 mistakes, grid)
 
     @friendly_errors
@@ -97,8 +97,8 @@ def build_evaluate_tab(service: Service, state: gr.State, tab: gr.Tab | None = N
                 f"({min(per):.2%}). Press **Evaluate** to re-score it here, with its most confident "
                 "mistakes and the seed's grid.")
         conf = shipped_confusion(name, checkpoint_path(name, service.registry.directory))
-        conf_fig = plots.confusion_matrix(np.asarray(conf)) if conf is not None else None
-        return text, plots.per_class_bars(per), conf_fig, table_df, ranking
+        conf_fig = charts.confusion_matrix(np.asarray(conf)) if conf is not None else None
+        return text, charts.per_class_bars(per), conf_fig, table_df, ranking
 
     on_open(tab, recorded, [model, summary], [summary, per_class, confusion, table, ranking],
             concurrency_id="evaluate_open", concurrency_limit=2)

@@ -9,10 +9,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from mnist_demo import plots_experiments as pe
 from mnist_demo.checkpoints import CheckpointError
 from mnist_demo.data import load_mnist
-from mnist_demo.lenet_anatomy import (
+from mnist_demo.experiments.lenet_anatomy import (
     TABLE_COLUMNS,
     WHY_CONV_IS_FC,
     first_layer_filters,
@@ -21,9 +20,7 @@ from mnist_demo.lenet_anatomy import (
     shipped_tables,
     transfer_c5_to_fc,
 )
-from mnist_demo.models import build_model
-from mnist_demo.service import Service
-from mnist_demo.shuffle import (
+from mnist_demo.experiments.shuffle import (
     LIVE_RECIPE,
     ShuffleResult,
     permutation_invariance,
@@ -31,9 +28,12 @@ from mnist_demo.shuffle import (
     run_experiment,
     shuffle_images,
 )
-from mnist_demo.shuffle_results import ResultsError, load_results
+from mnist_demo.experiments.shuffle_results import ResultsError, load_results
+from mnist_demo.models import build_model
+from mnist_demo.plots import experiments as pe
+from mnist_demo.service import Service
 
-from .common import DRAW_A_DIGIT, EXAMPLE_NOTE, friendly_errors, friendly_stream, on_open, pad_or_example, rendered
+from .common import DRAW_FIRST, EXAMPLE_NOTE, friendly_errors, friendly_stream, on_open, pad_or_example, rendered
 
 LENET_VARIANTS = {"lenet5": "C5 as a 5×5 convolution (16 → 120 maps)", "lenet5_fc": "C5 as Linear(400 → 120)"}
 SHUFFLE_COLUMNS = ["model", "original pixels (%)", "shuffled pixels (%)", "change (points)", "seeds",
@@ -68,7 +68,7 @@ def build_lenet_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: g
     gr.Markdown("Seed 001 asks where LeNet-5's **120** comes from. The tables below are traced from the real "
                 "networks (shapes measured by running them, not typed in): MNIST's 28×28 is padded by 2 to "
                 "act like the paper's 32×32, then 6@28×28 → 6@14×14 → 16@10×10 → 16@5×5 → 120.")
-    tables = shipped_tables()  # traced by `python -m mnist_demo.lenet_anatomy`: no torch.fx at app start
+    tables = shipped_tables()  # traced by `python -m mnist_demo.experiments.lenet_anatomy`: no torch.fx at app start
     with gr.Row(equal_height=False):
         for name in LENET_VARIANTS:
             _model, meta = _lenet(service, name)
@@ -119,7 +119,7 @@ def build_lenet_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: g
         filters = pe.filters_grid(first_layer_filters(model), title=f"{name}: C1's 6 filters (5×5 weights)")
         pre = service.preprocess(value)
         if pre is None:
-            return filters, None, f"✏️ **{DRAW_A_DIGIT.capitalize()}** on the Draw tab first."
+            return filters, None, DRAW_FIRST
         maps = first_layer_maps(model, pre.image)
         strongest = int(abs(maps).reshape(len(maps), -1).max(1).argmax()) + 1
         return (filters, pe.feature_maps(pre.image, maps, title=f"{name}: C1's feature maps for your drawing"),

@@ -11,7 +11,8 @@ from typing import Any
 
 import gradio as gr
 
-from mnist_demo import explain, plots_explain
+from mnist_demo import explain
+from mnist_demo.plots import explain as plots_explain
 from mnist_demo.service import Service, VisitorSession
 
 from .common import EXAMPLE_NOTE, friendly_errors, on_open, pad_or_example
@@ -39,9 +40,8 @@ def build_explain_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab:
     cache = explain.ExplainCache(size=64)
 
     def _input(value: Any, name: str, session: VisitorSession | None) -> tuple:
-        model, _ = service.resolve(name, session)
-        pre = service.preprocess(value)
-        return model, (None if pre is None else pre.image)
+        reading = service.read_drawing(value, name, session)
+        return (None, None) if reading is None else (reading.model, reading.pre.image)
 
     @friendly_errors
     def run_explain(value: Any, name: str, method: str, session: VisitorSession | None) -> tuple:

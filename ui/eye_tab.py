@@ -7,11 +7,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from mnist_demo.predict import Prediction, predict_probs
 from mnist_demo.probes import robustness
 from mnist_demo.service import Service, VisitorSession
 
-from .common import DRAW_A_DIGIT, EXAMPLE_NOTE, friendly_errors, on_open, pad_or_example, upscale
+from .common import DRAW_A_DIGIT, DRAW_FIRST, EXAMPLE_NOTE, friendly_errors, on_open, pad_or_example, upscale
 
 STEP_NOTES = {
     "raw": "ink map (polarity detected, transparent → white)",
@@ -31,12 +30,12 @@ def build_eye_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.
     @friendly_errors
     def steps(value: Any, name: str, crop: bool, thick: bool, fit: bool, centre: bool,
               session: VisitorSession | None) -> tuple:
-        model, _ = service.resolve(name, session)
-        pre = service.preprocess(value, crop=crop, fit=fit, centre=centre, thickness=thick)
-        if pre is None:
-            return [], DRAW_A_DIGIT, "✏️ **Draw a digit** on the Draw tab first."
+        reading = service.read_drawing(value, name, session, crop=crop, fit=fit, centre=centre, thickness=thick)
+        if reading is None:
+            return [], DRAW_A_DIGIT, DRAW_FIRST
+        pre = reading.pre
         gallery = [(upscale(img, 168), STEP_NOTES.get(k, k)) for k, img in pre.steps.items()]
-        p = Prediction(name, *predict_probs(model, pre.image))
+        p = reading.predict()
         off = [n for n, on in (("crop", crop), ("stroke width", thick), ("fit 20 px", fit), ("centre", centre))
                if not on]
         why = (f"With **{', '.join(off)}** switched off, {name} reads **{p.digit}** ({p.confidence:.1%}). "
@@ -49,7 +48,7 @@ def build_eye_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.
         models = {n: service.resolve(n, session)[0] for n in service.model_names(session)}
         header, rows, inputs = robustness(models, value)
         if not rows:
-            return pd.DataFrame(), [], "✏️ **Draw a digit** on the Draw tab first."
+            return pd.DataFrame(), [], DRAW_FIRST
         kept = {h: sum("✓" in r[i + 1] for r in rows[1:]) for i, h in enumerate(header[1:])}
         best = max(kept, key=kept.get)
         msg = (f"Each probe changes your drawing, then every model reads it again. **{best}** kept its answer "

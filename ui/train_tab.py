@@ -9,9 +9,10 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from mnist_demo import plots, plots_explain
 from mnist_demo.config import TrainConfig
 from mnist_demo.models import CLASSIFIERS, get_spec
+from mnist_demo.plots import charts
+from mnist_demo.plots import explain as plots_explain
 from mnist_demo.recorded_run import load_run
 from mnist_demo.service import Service, VisitorSession
 
@@ -105,9 +106,10 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
             choices = service.model_names(session)
             dd = gr.update(choices=service.draw_choices(session), value=up.model_name)
             yield (loss_df, acc_df, up.status, watch, frame, str(up.tsne_gif) if up.tsne_gif else None,
-                   plots.per_class_bars(res.per_class),
-                   plots.confusion_matrix(res.confusion),
-                   plots.digit_grid(up.sample_images, up.sample_titles, ncols=5, title="10 predictions vs real labels"),
+                   charts.per_class_bars(res.per_class),
+                   charts.confusion_matrix(res.confusion),
+                   charts.digit_grid(up.sample_images, up.sample_titles, ncols=5,
+                                     title="10 predictions vs real labels"),
                    str(up.checkpoint), dd, *[gr.update(choices=choices) for _ in other_models], session)
 
     # The last output is the state itself: the first yield stores a new VisitorSession, so Stop can reach it.
@@ -131,8 +133,8 @@ def build_train_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
         run = load_run()
         if run is None:
             return None
-        return run, rendered(plots.per_class_bars(run["per_class"])), rendered(
-            plots.confusion_matrix(np.asarray(run["confusion"])))
+        return run, rendered(charts.per_class_bars(run["per_class"])), rendered(
+            charts.confusion_matrix(np.asarray(run["confusion"])))
 
     def show_recorded(shown: str) -> tuple:
         got = recorded_figures() if shown == FIRST_STATUS else None

@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 import numpy as np
 
-from mnist_demo import plots_tsne
 from mnist_demo.background import TRAIN_NICE
 from mnist_demo.checkpoints import checkpoint_path
+from mnist_demo.plots import tsne as plots_tsne
 from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
 
 from .common import friendly_errors, on_open, upscale
 from .warm_up import WarmUps
 
-if TYPE_CHECKING:  # mnist_demo.embedding imports openTSNE and scikit-learn (~2 s): loaded on the first map
-    from mnist_demo.embedding import TsneMap, TsneMaps
+if TYPE_CHECKING:  # mnist_demo.tsne.algorithms imports openTSNE and scikit-learn (~2 s): loaded on the first map
+    from mnist_demo.tsne.cache import TsneMaps
+    from mnist_demo.tsne.maps import TsneMap
 
 INTRO = ("Each point is one of the first N test digits, placed by **t-SNE** so that digits the model's *last "
          "hidden layer* sees as similar land close together — seed 000's “Visualize last layer”. Points are "
@@ -42,7 +43,7 @@ def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr
     def maps() -> TsneMaps:
         with lock:
             if not holder:
-                from mnist_demo.embedding import TsneMaps
+                from mnist_demo.tsne.cache import TsneMaps
 
                 # a 10k map is ~13 s of CPU: other visitors' predictions come first
                 holder.append(TsneMaps(nice=TRAIN_NICE))
@@ -53,7 +54,7 @@ def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr
 
     def _map(name: str, n: Any, perplexity: Any, session: VisitorSession | None,
              progress: gr.Progress | None = None) -> TsneMap:
-        from mnist_demo.embedding import checkpoint_fingerprint, snap_map_request
+        from mnist_demo.tsne.cache import checkpoint_fingerprint, snap_map_request
 
         model, _ = service.resolve(name, session)
         n_pts, perp = snap_map_request(n, perplexity)  # any float would make (and cache) one more map
@@ -64,7 +65,7 @@ def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr
         return maps().get(model, name, n_pts, perp, ckpt)
 
     def _summary(tm: TsneMap) -> str:
-        from mnist_demo.embedding import knn_label_accuracy
+        from mnist_demo.tsne.algorithms import knn_label_accuracy
 
         how = {"computed": f"computed in {tm.seconds:.1f} s (cached now)", "memory": "from the cache",
                "disk": "from the disk cache"}[tm.source]
@@ -109,14 +110,14 @@ def build_tsne_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr
     @friendly_errors
     def place(value: Any, name: str, n: Any, perplexity: Any, style: str, session: VisitorSession | None,
               progress: gr.Progress = gr.Progress()) -> tuple:
-        pre = service.preprocess(value)
-        if pre is None:
+        reading = service.read_drawing(value, name, session)
+        if reading is None:
             return gr.update(), [], NO_DRAWING
-        from mnist_demo.embedding import place_image
+        from mnist_demo.tsne.maps import place_image
 
+        pre = reading.pre
         tm = _map(name, n, perplexity, session, progress)
-        model, _ = service.resolve(name, session)
-        p = place_image(tm, model, pre.image)
+        p = place_image(tm, reading.model, pre.image)
         test = service.dataset(train=False)
         near = [(upscale(pre.image, 84), f"yours → {p.pred}")]
         near += [(upscale(test.images[i].numpy(), 84), f"true {tm.labels[i]}") for i in p.neighbours]

@@ -185,7 +185,7 @@ def draw_strokes(strokes: list[np.ndarray], canvas: int, radius: float) -> np.nd
 
 def render_pen(digit: PenDigit | list[np.ndarray], spec: PenSpec) -> np.ndarray:
     """One pad image (canvas, canvas, 4) RGBA: black ink on opaque white or on a transparent background."""
-    from ..sketches import to_pad_image
+    from .sketches import to_pad_image
 
     strokes = digit.strokes if isinstance(digit, PenDigit) else digit
     return to_pad_image(draw_strokes(place_strokes(strokes, spec), spec.canvas, spec.radius), spec.background)

@@ -107,7 +107,7 @@ def augment_strokes(digit: PenDigit, rng: np.random.Generator, style_p: float = 
 
 
 def _render_chunk(args: tuple[list[PenDigit], int]) -> tuple[np.ndarray, np.ndarray]:
-    from ..preprocess import preprocess
+    from .preprocess import preprocess
 
     digits, seed = args
     rng = np.random.default_rng(seed)
@@ -136,7 +136,7 @@ def render_pen_set(digits: list[PenDigit], n: int, seed: int = 11, workers: int 
 
 def pen_renders(n: int, seed: int = 11, workers: int | None = None) -> MnistSplit:
     """The cached set of n renders of the training writers' digits (rendered and cached on first use)."""
-    from ..pad_renders import cached_split
+    from .pad_renders import cached_split
 
     return cached_split(cache_path(n, seed), lambda w: render_pen_set(load_pen_digits(TRAIN_WRITERS), n, seed, w),
                         workers)
@@ -144,24 +144,19 @@ def pen_renders(n: int, seed: int = 11, workers: int | None = None) -> MnistSpli
 
 def cache_path(n: int, seed: int = 11) -> Path:
     """Where pen_renders(n, seed) is cached (under the pad renders' cache folder)."""
-    from ..pad_renders import cache_dir
+    from ..config import cache_dir
 
-    return cache_dir() / f"pen_train_{n}_{seed}_v{VERSION}.pt"
+    return cache_dir("renders") / f"pen_train_{n}_{seed}_v{VERSION}.pt"
 
 
 def with_pen_renders(train: MnistSplit, n: int, seed: int = 11) -> MnistSplit:
     """`train` followed by n renders of the training writers' pen digits (train unchanged when n is 0)."""
-    from ..pad_renders import followed_by
+    from .pad_renders import with_renders
 
-    return followed_by(train, pen_renders(n, seed)) if n > 0 else train
+    return with_renders(train, n, lambda k: pen_renders(k, seed))
 
 
 if __name__ == "__main__":  # python -m mnist_demo.drawing.pen_renders N: render and cache ahead of training
-    import sys
-    import time
+    from .pad_renders import render_cli
 
-    t0 = time.perf_counter()
-    s = pen_renders(int(sys.argv[1]) if len(sys.argv) > 1 else 30_000)
-    from ..pad_renders import cache_dir
-
-    print(f"{len(s)} pen renders ready in {time.perf_counter() - t0:.0f} s -> {cache_dir()}")
+    render_cli(pen_renders, "pen renders", 30_000)

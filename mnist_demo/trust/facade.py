@@ -20,7 +20,7 @@ from .calibration import CALIBRATION_PATH
 from .reject import RejectRule, Verdict, load_rule, signals, verdict
 
 if TYPE_CHECKING:
-    from ..preprocess import Preprocessed
+    from ..drawing.preprocess import Preprocessed
     from ..service import Service, VisitorSession
 
 

@@ -30,10 +30,10 @@ from ..config import CHECKPOINT_DIR
 from ..data import load_mnist
 from ..drawing.nondigits import FIT_SEED, FIT_SIZE, nondigit_suite
 from ..drawing.pen_data import HELD_OUT_WRITERS, TRAIN_WRITERS, held_out_suite
+from ..drawing.preprocess import preprocess
 from ..ensemble import ensemble_members
 from ..fileio import atomic_write
 from ..models import CLASSIFIERS
-from ..preprocess import preprocess
 from ..recorded_run import checkpoint_sha
 from .calibration import CALIBRATION_PATH, apply_temperature, fit_temperature, record_temperature, reliability
 from .reject import SIGNALS, RejectRule, auroc, class_statistics, mahalanobis, save_rule, signals

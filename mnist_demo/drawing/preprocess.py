@@ -209,11 +209,16 @@ def _bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+def resized(a: np.ndarray, size: tuple[int, int], method: int) -> np.ndarray:
+    """A float image in [0, 1] resized to `size` (width, height) through 8-bit PIL, as float32 in [0, 1]."""
+    return np.asarray(Image.fromarray((a * 255).astype(np.uint8)).resize(size, method), np.float32) / 255
+
+
 def _fit(crop: np.ndarray, box: int) -> np.ndarray:
     h, w = crop.shape
     s = box / max(h, w)
     size = (max(1, round(w * s)), max(1, round(h * s)))
-    return np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize(size, Image.LANCZOS), np.float32) / 255
+    return resized(crop, size, Image.LANCZOS)
 
 
 def _centre(fitted: np.ndarray, by_mass: bool) -> np.ndarray:
@@ -236,8 +241,7 @@ def naive_resize(image: Any) -> np.ndarray | None:
     if res is None:
         return None
     ink = res[0]
-    return np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).resize((28, 28), Image.BILINEAR),
-                      np.float32) / 255
+    return resized(ink, (28, 28), Image.BILINEAR)
 
 
 def preprocess(image: Any, crop: bool = True, fit: bool = True, centre: bool = True,
@@ -258,8 +262,7 @@ def preprocess(image: Any, crop: bool = True, fit: bool = True, centre: bool = T
     steps = {"raw": ink}
     if not crop:
         clean = np.where((ink > 0.35) & ~mask, 0.0, ink).astype(np.float32)
-        img = np.asarray(Image.fromarray((clean * 255).astype(np.uint8)).resize((28, 28), Image.LANCZOS),
-                         np.float32) / 255
+        img = resized(clean, (28, 28), Image.LANCZOS)
         steps["model input"] = img
         return Preprocessed(img, steps, polarity, stroke_width(mask))
     pad = max(2, (y1 - y0 + x1 - x0) // 20)
@@ -271,8 +274,7 @@ def preprocess(image: Any, crop: bool = True, fit: bool = True, centre: bool = T
     scale = min(1.0, WORK_SIDE / longest)
     if scale < 1.0:  # shrink big drawings first: every later step costs per pixel
         h, w = box.shape
-        box = np.asarray(Image.fromarray((box * 255).astype(np.uint8)).resize(
-            (max(1, round(w * scale)), max(1, round(h * scale))), Image.BOX), np.float32) / 255
+        box = resized(box, (max(1, round(w * scale)), max(1, round(h * scale))), Image.BOX)
         m = box > 0.35
     width = stroke_width(m) / scale
     if longest < 2.2 * max(width, 1.0) or longest < 3:
@@ -284,8 +286,7 @@ def preprocess(image: Any, crop: bool = True, fit: bool = True, centre: bool = T
     if fit:
         fitted = _fit(box, BOX)
     else:
-        fitted = np.asarray(Image.fromarray((box * 255).astype(np.uint8)).resize((28, 28), Image.LANCZOS),
-                            np.float32) / 255
+        fitted = resized(box, (28, 28), Image.LANCZOS)
     peak = float(np.percentile(fitted[fitted > 0.05], 95)) if (fitted > 0.05).any() else 1.0
     fitted = np.clip(fitted / max(peak, 0.3), 0, 1)  # full-strength strokes, as in MNIST
     steps["fitted 20×20" if fit else "stretched"] = fitted

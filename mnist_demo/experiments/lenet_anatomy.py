@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from .data import MnistSplit
-from .engine import predict_logits
-from .fileio import atomic_write
-from .models import LeNet5, LeNet5FC
+from ..config import RESULTS_DIR
+from ..data import MnistSplit
+from ..engine import predict_logits
+from ..fileio import atomic_write
+from ..models import LeNet5, LeNet5FC
 
 TABLE_COLUMNS = ("layer", "operation", "output", "parameters", "arithmetic")
 WHY_CONV_IS_FC = (
@@ -192,19 +193,19 @@ def first_layer_maps(model: nn.Module, image: np.ndarray) -> np.ndarray:
 
 # The two variants' layer tables, traced once and shipped: tracing (torch.fx) at app start cost ~0.5 s and
 # patches nn.Module.__call__ process-wide while it runs, so no model may run beside it.
-TABLES_PATH = Path(__file__).resolve().parent / "results" / "lenet_tables.json"
+TABLES_PATH = RESULTS_DIR / "lenet_tables.json"
 TABLE_MODELS = ("lenet5", "lenet5_fc")
 
 
 def traced_tables() -> dict[str, list[LayerRow]]:
     """Both LeNet-5 variants' layer tables, traced now from fresh models (the shapes do not depend on weights)."""
-    from .models import build_model
+    from ..models import build_model
 
     return {name: layer_table(build_model(name).eval()) for name in TABLE_MODELS}
 
 
 def write_tables(path: Path = TABLES_PATH) -> Path:
-    """Trace both variants and write their tables as JSON (`python -m mnist_demo.lenet_anatomy`)."""
+    """Trace both variants and write their tables as JSON (`python -m mnist_demo.experiments.lenet_anatomy`)."""
     data = {name: [r.as_list() for r in rows] for name, rows in traced_tables().items()}
     return atomic_write(path, lambda fh: fh.write(json.dumps(data, ensure_ascii=False, indent=1) + "\n"), text=True)
 

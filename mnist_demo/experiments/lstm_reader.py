@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import CACHE_DIR
-from .data import MnistSplit
-from .fileio import atomic_write
+from ..config import cache_dir
+from ..data import MnistSplit
+from ..fileio import atomic_write
 
 ROWS = 28
 _cache: dict[str, np.ndarray] = {}
@@ -107,7 +107,7 @@ def accuracy_by_rows(model: nn.Module, split: MnistSplit, n: int | None = None, 
     with _cache_lock:
         if key in _cache:
             return _cache[key].copy()
-    path = CACHE_DIR / "lstm_rows" / f"{key}.npy"
+    path = cache_dir("lstm_rows") / f"{key}.npy"
     acc = None
     if use_disk and path.is_file():
         try:

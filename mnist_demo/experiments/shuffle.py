@@ -5,7 +5,7 @@ has one weight per pixel and no notion of "neighbour", so reordering the pixels 
 weights. We train `simple_cnn` and `mlp` on the original and on the shuffled images, each pair from
 the same initial weights and the same batches, so the pixel order is the only difference.
 
-    python -m mnist_demo.shuffle [--quick] [--write]     # --write updates mnist_demo/results/pixel_shuffle.json
+    python -m mnist_demo.experiments.shuffle [--quick] [--write]  # --write: mnist_demo/results/pixel_shuffle.json
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import TrainConfig
-from .data import MnistSplit, load_mnist
-from .engine import TrainEvent, evaluate, predict_logits, train_classifier
-from .models import build_model
+from ..config import TrainConfig
+from ..data import MnistSplit, load_mnist
+from ..engine import TrainEvent, evaluate, predict_logits, train_classifier
+from ..models import build_model
 from .shuffle_results import (
     CONDITIONS,
     N_PIXELS,

@@ -6,7 +6,6 @@ Plain arrays in, matplotlib Figures (or uint8 images) out; no model code. The GI
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import matplotlib
 
@@ -15,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .plot_style import new_figure
+from .style import new_figure
 
 TARGET, PREDICTION, INPUT = "tab:red", "tab:blue", "0.7"  # the seed draws the target red and the prediction blue
 Y_LIM = (-1.6, 1.6)
@@ -122,23 +121,6 @@ class SinCosAnimator:
         for artist in (self._y, self._p, self._title):
             self.fig.draw_artist(artist)
         return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
-
-
-def write_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 20.0, hold_last_s: float = 1.5) -> Path:
-    """Save (H, W, 3) uint8 frames as a looping GIF; the last frame stays up for `hold_last_s`."""
-    from PIL import Image
-
-    if not frames:
-        raise ValueError("there are no frames to write: run the fit first")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # One shared palette keeps the file small and the colours steady from frame to frame.
-    first = Image.fromarray(frames[0]).quantize(colors=32, method=Image.Quantize.MEDIANCUT)
-    images = [first] + [Image.fromarray(f).quantize(palette=first, dither=Image.Dither.NONE) for f in frames[1:]]
-    step_ms = max(20, round(1000 / max(fps, 1e-3)))  # browsers clamp shorter GIF delays to 100 ms
-    durations = [step_ms] * (len(images) - 1) + [max(step_ms, round(hold_last_s * 1000))]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=False)
-    return path
 
 
 # ---------- LSTM reader ----------

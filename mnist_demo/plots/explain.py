@@ -11,8 +11,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 
-from .plot_style import new_figure
-from .plots import DIGIT_COLOURS
+from .charts import DIGIT_COLOURS
+from .style import new_figure
 
 MAP_CMAP = "RdBu_r"  # diverging: red = for the class, blue = against it, white = no effect
 INK_LEVEL = 0.35  # the input's ink is outlined at this pixel value so the digit shows through the map

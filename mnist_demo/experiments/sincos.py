@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import SinCosConfig
-from .models import SinCosRNN, get_spec
+from ..config import SinCosConfig
+from ..models import SinCosRNN, get_spec
+from ..numbers import as_number, as_whole
 
 CELLS = ("rnn", "lstm", "gru")
 # The registry holds both recipes; benchmarks/sincos_mse.py measures them (median over seeds 0-4 of the
@@ -160,21 +161,7 @@ def config_from_values(cell: Any, hidden: Any, lr: Any, steps: Any, window: Any,
                        lr_decay: Any = 1.0) -> SinCosConfig:
     """A validated SinCosConfig from loosely typed UI values (3.0 is fine for a whole number, 3.5 is not)."""
 
-    def whole(v: Any, what: str) -> int:
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"{what} must be a whole number, got {v!r}") from None
-        if not math.isfinite(f) or f != int(f):
-            raise ValueError(f"{what} must be a whole number, got {v!r}")
-        return int(f)
-
-    def real(v: Any, what: str) -> float:
-        try:
-            return float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"{what} must be a number, got {v!r}") from None
-
-    return validate(SinCosConfig(cell=str(cell or ""), hidden=whole(hidden, "hidden"), lr=real(lr, "learning rate"),
-                                 steps=whole(steps, "steps"), window=whole(window, "window"),
-                                 seed=whole(seed, "seed"), lr_decay=real(lr_decay, "lr decay")))
+    return validate(SinCosConfig(cell=str(cell or ""), hidden=as_whole(hidden, "hidden"),
+                                 lr=as_number(lr, "learning rate"), steps=as_whole(steps, "steps"),
+                                 window=as_whole(window, "window"), seed=as_whole(seed, "seed"),
+                                 lr_decay=as_number(lr_decay, "lr decay")))

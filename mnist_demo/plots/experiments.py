@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import numpy as np
 from matplotlib.figure import Figure
 
-from .plot_style import new_figure
+from .style import new_figure
 
 ORIGINAL_COLOUR, SHUFFLED_COLOUR = "tab:blue", "tab:orange"
 

@@ -12,6 +12,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from .preprocess import resized
+
 CANVAS = 280  # the app's pad (ui.common.CANVAS)
 BRUSH_RADII = (3, 6, 9, 12, 16, 20)  # thin to thick pens on the 280 px pad; the app's default is 12
 
@@ -47,7 +49,7 @@ def render_mask(digit: np.ndarray, spec: SketchSpec, canvas: int = CANVAS) -> np
     a = a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     scale = spec.height_frac * canvas / a.shape[0]
     w, h = max(1, round(a.shape[1] * scale)), max(1, round(a.shape[0] * scale))
-    big = np.asarray(Image.fromarray((a * 255).astype(np.uint8)).resize((w, h), Image.BICUBIC), np.float32) / 255
+    big = resized(a, (w, h), Image.BICUBIC)
     if spec.mode == "stroke":
         ink = ndimage.distance_transform_edt(~_skeleton(big > 0.45)) <= spec.radius
     else:  # the digit's own thickness, scaled: a lower threshold paints thicker
@@ -148,7 +150,7 @@ def build_suite(n: int, n_style: int, seed: int = 2024) -> list[dict]:
 
     n regular drawings (alternating bitmap and stroke renderings) and n_style style drawings
     (crossed 7s, flagged 1s, curled 9s) drawn with the pen."""
-    from .data import load_mnist
+    from ..data import load_mnist
 
     test = load_mnist(train=False)
     rng = np.random.default_rng(seed)

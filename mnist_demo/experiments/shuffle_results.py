@@ -1,7 +1,7 @@
 """The pixel-shuffle experiment's recipe and results: the types, the permutation a recipe names, and the
 shipped results file (mnist_demo/results/pixel_shuffle.json), written and read.
 
-The app shows these without training; `python -m mnist_demo.shuffle --write` remakes the file.
+The app shows these without training; `python -m mnist_demo.experiments.shuffle --write` remakes the file.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import TrainConfig
-from .data import MnistSplit
-from .fileio import atomic_write
+from ..config import RESULTS_DIR, TrainConfig
+from ..data import MnistSplit
+from ..fileio import atomic_write
 
 N_PIXELS = 28 * 28
 CONDITIONS = ("original", "shuffled")
-RESULTS_PATH = Path(__file__).resolve().parent / "results" / "pixel_shuffle.json"
+RESULTS_PATH = RESULTS_DIR / "pixel_shuffle.json"
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ def save_results(shipped: ShuffleResult, live: ShuffleResult, test: MnistSplit, 
     idx = example_indices(test)
     payload = {
         "experiment": "pixel_shuffle (seed 004)",
-        "made_by": "python -m mnist_demo.shuffle --write",
+        "made_by": "python -m mnist_demo.experiments.shuffle --write",
         "created": created or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": {"torch": str(torch.__version__), "numpy": np.__version__, "python": platform.python_version()},
         "permutation": {"seed": shipped.recipe.perm_seed,
@@ -205,7 +205,7 @@ def save_results(shipped: ShuffleResult, live: ShuffleResult, test: MnistSplit, 
 
 def load_results(path: Path = RESULTS_PATH) -> ShippedResults:
     """The shipped results; ResultsError with the remake command when missing or malformed."""
-    hint = "remake it with: python -m mnist_demo.shuffle --write"
+    hint = "remake it with: python -m mnist_demo.experiments.shuffle --write"
     try:
         d = json.loads(Path(path).read_text())
         ex = d["examples"]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from .plot_style import new_figure
+from .style import new_figure
 
 
 def _curve(rel: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from .embedding import tsne_2d, warm_tsne_2d
-from .plots_tsne import figure_rgb, tsne_frame
+from ..config import REPO_ROOT
+from ..fileio import write_gif as fileio_write_gif
+from ..plots.tsne import figure_rgb, tsne_frame
+from .algorithms import tsne_2d, warm_tsne_2d
 
 FIRST_FRAME_SCHEDULE = (100, 150)  # a from-scratch first frame; later frames refine it anyway
 BACKENDS = ("process", "thread")
-_REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -227,11 +227,11 @@ class _Child:
 
     def __init__(self, nice: int) -> None:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO), env.get("PYTHONPATH", "")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")  # one core at most
-        code = "import sys; from mnist_demo.live_tsne import _child_main; _child_main(int(sys.argv[1]))"
+        code = "import sys; from mnist_demo.tsne.live import _child_main; _child_main(int(sys.argv[1]))"
         self.proc = subprocess.Popen([sys.executable, "-c", code, str(int(nice))], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env, cwd=str(_REPO))
+                                     stdout=subprocess.PIPE, env=env, cwd=str(REPO_ROOT))
 
     def call(self, job: dict) -> tuple:
         """Send one job and wait for its answer (the waiting thread holds no GIL while blocked)."""
@@ -288,12 +288,6 @@ def write_gif(frames: Sequence[Frame], path: str | Path, frame_ms: int = 500, la
     """Write the frames as a looping GIF (rendering any without an image); returns the path."""
     if not frames:
         raise ValueError("there are no frames to write yet")
-    images = []
-    for f in frames:
-        rgb = f.image if f.image is not None else render_frame(f.embedding, f.labels, f.step, f.test_acc, style)
-        images.append(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=128))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    durations = [frame_ms] * (len(images) - 1) + [last_ms]  # linger on the final map
-    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=False)
-    return path
+    rgbs = [f.image if f.image is not None else render_frame(f.embedding, f.labels, f.step, f.test_acc, style)
+            for f in frames]
+    return fileio_write_gif(rgbs, path, frame_ms, last_ms, colors=128)  # lingers on the final map

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from .plot_style import new_figure
+from .style import new_figure
 
 DIGIT_COLOURS = [colormaps["rainbow"](i / 9) for i in range(10)]  # the seed's cm.rainbow per digit
 

@@ -13,7 +13,7 @@ of the benchmark's `sketches.add_style` (other shapes and ranges), so its style 
 generalisation.
 
 Rendering needs scikit-image (a dev requirement) and takes ~10 ms per digit, so results are cached
-as a tensor file under MNIST_DEMO_CACHE (default `data/cache/`, git-ignored).
+as a tensor file under MNIST_CACHE_DIR/renders (default `.cache/renders/`, git-ignored).
 """
 
 from __future__ import annotations
@@ -27,15 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import MnistSplit, load_mnist
-from .fileio import atomic_write
-
-
-def cache_dir() -> Path:
-    """Where rendered sets are cached (MNIST_DEMO_CACHE, default <repo>/data/cache)."""
-    env = os.environ.get("MNIST_DEMO_CACHE")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "data" / "cache"
-
+from ..config import cache_dir
+from ..data import MnistSplit, load_mnist
+from ..fileio import atomic_write
 
 STYLE_P = 0.4  # share of the 1s, 7s and 9s that get a style stroke
 VERSION = 2  # bump when the renders change: the cache file name carries it
@@ -154,19 +148,29 @@ def followed_by(train: MnistSplit, extra: MnistSplit) -> MnistSplit:
 
 def pad_renders(n: int, seed: int = 7, workers: int | None = None) -> MnistSplit:
     """The cached pad-rendered training subset of size n (rendered and cached on first use)."""
-    return cached_split(cache_dir() / f"pad_train_{n}_{seed}_v{VERSION}.pt",
+    return cached_split(cache_dir("renders") / f"pad_train_{n}_{seed}_v{VERSION}.pt",
                         lambda w: render_pad_set(load_mnist(train=True), n, seed, w), workers)
+
+
+def with_renders(train: MnistSplit, n: int, make: Callable[[int], MnistSplit]) -> MnistSplit:
+    """`train` followed by make(n) rendered digits (train unchanged when n is 0)."""
+    return followed_by(train, make(n)) if n > 0 else train
 
 
 def with_pad_renders(train: MnistSplit, n: int, seed: int = 7) -> MnistSplit:
     """`train` followed by n pad-rendered training digits (train unchanged when n is 0)."""
-    return followed_by(train, pad_renders(n, seed)) if n > 0 else train
+    return with_renders(train, n, lambda k: pad_renders(k, seed))
 
 
-if __name__ == "__main__":  # python -m mnist_demo.pad_renders N: render and cache ahead of training
+def render_cli(make: Callable[[int], MnistSplit], what: str, default_n: int) -> None:
+    """`python -m ... N`: render and cache N digits ahead of training, and say where they went."""
     import sys
     import time
 
     t0 = time.perf_counter()
-    s = pad_renders(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)
-    print(f"{len(s)} pad renders ready in {time.perf_counter() - t0:.0f} s -> {cache_dir()}")
+    s = make(int(sys.argv[1]) if len(sys.argv) > 1 else default_n)
+    print(f"{len(s)} {what} ready in {time.perf_counter() - t0:.0f} s -> {cache_dir('renders')}")
+
+
+if __name__ == "__main__":  # python -m mnist_demo.drawing.pad_renders N: render and cache ahead of training
+    render_cli(pad_renders, "pad renders", 20_000)

@@ -13,7 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .plot_style import new_figure
+from .style import new_figure
 
 # The seed's colours: cm.rainbow(int(255 * s / 9)) for digit s.
 DIGIT_COLOURS = [colormaps["rainbow"](int(255 * d / 9)) for d in range(10)]

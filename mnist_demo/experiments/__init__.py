@@ -1,0 +1,1 @@
+"""The seeds' experiments: LeNet-5 anatomy, pixel shuffle, sin -> cos, the LSTM reader."""

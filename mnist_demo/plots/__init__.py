@@ -1,0 +1,1 @@
+"""Matplotlib figures (no model code: tests/test_layout.py checks)."""

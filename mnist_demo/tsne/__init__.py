@@ -1,0 +1,1 @@
+"""t-SNE: the embedding algorithms, their cache, and the live map during training."""
