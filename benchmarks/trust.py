@@ -5,7 +5,7 @@
 1. Calibration: ECE (15 bins) of every committed model before and after its temperature (checkpoint metadata,
    fitted on training data by `python -m mnist_demo.trust.fit`), on the MNIST test set and on the held-out pen
    writers (pen_data.HELD_OUT_WRITERS) drawn as the pad delivers them; the ensemble of calibrated members too.
-2. Rejecting non-digits: the committed reject rule (checkpoints/reject.json) on the fixed non-digit suite
+2. Rejecting non-digits: the committed reject rule (checkpoints/reject.npz) on the fixed non-digit suite
    (nondigits.EVAL_SEED, 1,200 drawings) against the held-out writers' real digits: AUROC, the share flagged at
    the app's threshold of each, per kind. Baselines in the same run: each signal alone, and the plain maximum
    softmax probability of the best model before scaling.
@@ -35,7 +35,7 @@ from mnist_demo.registry import ModelRegistry
 from mnist_demo.trust import attack as atk
 from mnist_demo.trust.calibration import ece
 from mnist_demo.trust.fit import images, logits_of
-from mnist_demo.trust.reject import SIGNALS, auroc, load_rule, signals
+from mnist_demo.trust.reject import auroc, load_rule
 
 CNNS = ("cnn", "lenet5", "lenet5_fc", "cnn_fc3", "simple_cnn")
 
@@ -72,30 +72,33 @@ def rejection(reg: ModelRegistry, xh: torch.Tensor, bh: np.ndarray, suite: list[
     """The committed rule on real held-out digits vs the non-digit suite."""
     rule = load_rule()
     if rule is None:
-        return {"error": "no checkpoints/reject.json: run python -m mnist_demo.trust.fit"}
+        return {"error": "no checkpoints/reject.npz: run python -m mnist_demo.trust.fit"}
     xn, bn = images(suite)
     kinds = np.array([s["kind"] for s in suite])
-
-    def sig(x: torch.Tensor) -> np.ndarray:
-        with torch.inference_mode():
-            probs = np.stack([reg.model(m)(x).softmax(1).double().numpy() for m in rule.members])
-        return signals(probs, rule.distance(reg.model(rule.feature_model), x))
-
-    sr, sn = sig(xh), sig(xn)
+    models = {m: reg.model(m) for m in rule.models}
+    t = time.perf_counter()
+    sr = rule.raw_signals(models, xh)
+    ms = 1000 * (time.perf_counter() - t) / len(xh)
+    sn = rule.raw_signals(models, xn)
     real, fake = rule.score(sr), rule.score(sn)
     flag_real = (real >= rule.threshold) | bh  # a drawing read as blank gets no digit either
     flag_fake = (fake >= rule.threshold) | bn
-    # Baseline: the usual "max softmax probability" of the best single model, before any scaling.
+    # Baselines: the usual "max softmax probability" of the best single model and of the ensemble, before
+    # scaling, each at its own threshold flagging the same share of real digits as the rule.
     best = reg.best(single=True)
     raw, _ = load_checkpoint(best, "cpu")
     msp_r, msp_n = 1 - _softmax(logits_of(raw, xh)).max(1), 1 - _softmax(logits_of(raw, xn)).max(1)
-    return {"rule": {"feature_model": rule.feature_model, "threshold": round(rule.threshold, 4),
-                     "weights": dict(zip(SIGNALS, [round(float(w), 3) for w in rule.weights]))},
+    th = np.quantile(msp_r, 1 - float(flag_real.mean()))
+    names = [*rule.models]
+    return {"rule": {"signals": [f"{k} {m}" for k, m in rule.signals], "threshold": round(rule.threshold, 4),
+                     "weights": [round(float(w), 3) for w in rule.weights]},
             "auroc": round(auroc(real, fake), 4),
             "flagged_real": round(float(flag_real.mean()), 4), "flagged_nondigits": round(float(flag_fake.mean()), 4),
             "flagged_by_kind": {k: round(float(flag_fake[kinds == k].mean()), 4) for k in dict.fromkeys(kinds)},
-            "signal_auroc": {s: round(auroc(sr[:, i], sn[:, i]), 4) for i, s in enumerate(SIGNALS)},
-            "baseline_msp_auroc": {best: round(auroc(msp_r, msp_n), 4)},
+            "signal_auroc": {f"{k} {m}": round(auroc(sr[:, i], sn[:, i]), 4) for i, (k, m) in enumerate(rule.signals)},
+            "baseline_msp": {"model": best, "auroc": round(auroc(msp_r, msp_n), 4),
+                             "flagged_nondigits_same_real_rate": round(float((msp_n >= th).mean()), 4)},
+            "score_ms_per_drawing_batched": round(ms, 3), "models_read": names,
             "blank": {"real": int(bh.sum()), "nondigits": int(bn.sum())},
             "n": {"real": len(xh), "nondigits": len(xn)}}
 

@@ -19,7 +19,7 @@ from mnist_demo.plots import trust as plots_trust
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.trust import attack as atk
 from mnist_demo.trust.calibration import apply_temperature, ece, fit_temperature, record_temperature, reliability
-from mnist_demo.trust.reject import RejectRule, auroc, class_statistics, load_rule, mahalanobis, save_rule, signals
+from mnist_demo.trust.reject import RejectRule, auroc, class_statistics, load_rule, mahalanobis, save_rule
 
 
 # ---------- calibration ----------
@@ -93,19 +93,25 @@ def test_mahalanobis_and_auroc_on_synthetic_features() -> None:
 
 
 def _toy_rule() -> RejectRule:
-    return RejectRule("cnn", ["cnn", "lenet5"], np.zeros((10, 2)), np.eye(2), np.zeros(3), np.ones(3),
-                      np.array([1.0, 1.0, 1.0]), 0.0, 0.6, {"fit": {}})
+    return RejectRule([("distance", "mlp"), ("energy", "mlp")], {"mlp": (np.zeros((10, 8)), np.eye(8))},
+                      np.zeros(2), np.ones(2), np.array([1.0, 0.5]), 0.0, 0.6, {"fit": {}})
 
 
 def test_reject_rule_round_trips_and_a_broken_file_means_no_rule(tmp_path) -> None:
     rule = _toy_rule()
     save_rule(rule, tmp_path)
     back = load_rule(tmp_path)
-    assert back is not None and back.threshold == 0.6 and back.feature_model == "cnn"
-    (tmp_path / "reject.json").write_text('{"feature_model": "cnn", "means": [[NaN]]}')
+    assert back is not None and back.threshold == 0.6 and back.models == ["mlp"]
+    torch.manual_seed(0)
+    sig = back.raw_signals({"mlp": build_model("mlp").eval()}, torch.rand(3, 1, 28, 28))
+    assert sig.shape == (3, 2) and np.isfinite(sig).all()
+    assert set(back.contributions(sig[0])) == {"distance", "energy"}
+    (tmp_path / "reject.npz").write_bytes(b"not a zip")
     assert load_rule(tmp_path) is None
-    sig = signals(np.array([[[0.9, 0.1]], [[0.2, 0.8]]]), np.array([3.0]))  # members disagree
-    assert sig.shape == (1, 3) and sig[0, 1] == 0.5
+    arrays = rule.to_arrays()
+    del arrays["precision.mlp"]
+    np.savez(tmp_path / "reject.npz", **arrays)
+    assert load_rule(tmp_path) is None
 
 
 def test_the_committed_rule_ranks_a_scribble_above_a_clean_digit() -> None:

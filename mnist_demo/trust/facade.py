@@ -17,7 +17,7 @@ from ..predict import Prediction, to_tensor
 from ..recorded_run import checkpoint_sha
 from .attack import AttackResult, attack, transfer
 from .calibration import CALIBRATION_PATH
-from .reject import RejectRule, Verdict, load_rule, signals, verdict
+from .reject import RejectRule, Verdict, load_rule, verdict
 
 if TYPE_CHECKING:
     from ..drawing.preprocess import Preprocessed
@@ -58,28 +58,24 @@ class Trust:
 
     # ---------- "that's not a digit" ----------
     def rule(self) -> RejectRule | None:
-        """The committed reject rule when its feature model and at least two members load."""
+        """The committed reject rule when every model it needs loads."""
         rule = load_rule(self.registry.directory)
-        avail = self.registry.available()
-        if rule is None or rule.feature_model not in avail or sum(m in avail for m in rule.members) < 2:
+        if rule is None or any(m not in self.registry.available() for m in rule.models):
             return None
         return rule
 
     def verdict(self, pre: Preprocessed, every: list[Prediction]) -> Verdict | None:
-        """Whether the drawing looks like a digit, from the committed models' (calibrated) answers already made
-        for the Draw tab plus one pass of the feature model; None when there is no rule."""
+        """Whether the drawing looks like a digit (one forward pass of each model the rule reads), with the
+        committed models' answers made for the Draw tab as the reason's votes; None when there is no rule."""
         rule = self.rule()
         if rule is None:
             return None
-        by_name = {p.model: p for p in every}
-        members = [m for m in rule.members if m in by_name]
-        if len(members) < 2:
-            return None
-        probs = np.stack([by_name[m].probs for m in members])[:, None, :]  # (M, 1, 10)
-        model = self.registry.model(rule.feature_model)
-        dist = rule.distance(model, to_tensor(pre.image, next(model.parameters()).device))
-        sig = signals(probs, dist)[0]
-        return verdict(rule, sig, {m: by_name[m].digit for m in members})
+        models = {m: self.registry.model(m) for m in rule.models}
+        x = to_tensor(pre.image, next(models[rule.models[0]].parameters()).device)
+        voters = (self.registry.get(ENSEMBLE)[1]["members"] if ENSEMBLE in self.registry.choices()
+                  else rule.models)
+        digits = {p.model: p.digit for p in every if p.model in voters}
+        return verdict(rule, rule.raw_signals(models, x)[0], digits)
 
     # ---------- calibration ----------
     def calibration(self, name: str) -> dict[str, Any] | None:

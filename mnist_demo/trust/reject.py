@@ -1,21 +1,22 @@
-""""That's not a digit": one score per drawing from calibrated confidence, model disagreement and the distance
-of the drawing's features to the training digits, and the threshold the app flags at.
+""""That's not a digit": one score per drawing from how far its features are from the training digits and how
+unsure the models are, and the threshold the app flags at.
 
-Signals (all computed from what the Draw tab already has, plus one forward pass for the features):
-- `doubt`: 1 - the ensemble's calibrated top-1 probability;
-- `disagree`: the share of the ensemble's members whose top-1 differs from the ensemble's;
-- `distance`: log of the smallest Mahalanobis distance (shared covariance, per-class means) of the drawing's
-  penultimate features in `feature_model` to the training digits of any class.
-The score is a logistic combination of the three, weights fitted on training data (training digits and
-training writers' pen renders against the separate non-digit fitting set, nondigits.FIT_SEED); the threshold is
-a quantile of the training writers' scores. The fitted rule lives in checkpoints/reject.json
-(`python -m mnist_demo.trust.fit`).
+Signals, each computed from one forward pass of one committed CNN:
+- `distance` of a model: log of the smallest Mahalanobis distance (shared covariance, per-class means) of the
+  drawing's penultimate features to the training digits of any class;
+- `energy` of a model: -logsumexp of its raw logits (low when some digit's evidence is strong).
+In-distribution = the training writers' real pen digits rendered as the pad delivers them (pen_data.
+TRAIN_WRITERS): statistics fitted on MNIST's own digits made pad drawings look far (measured, docs/benchmarks.md).
+The score is a logistic combination of the standardised signals, weights fitted against the separate non-digit
+fitting set (nondigits.FIT_SEED); the threshold is a quantile of held-back training-writer digits' scores.
+The fitted rule lives in checkpoints/reject.npz (`python -m mnist_demo.trust.fit`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,8 +29,8 @@ from torch import nn
 from ..config import CHECKPOINT_DIR
 from ..fileio import atomic_write
 
-FILE_NAME = "reject.json"
-SIGNALS: tuple[str, ...] = ("doubt", "disagree", "distance")
+FILE_NAME = "reject.npz"  # float32 statistics, compressed (~1 MB); loaded with allow_pickle=False
+KINDS = ("distance", "energy")
 
 
 def class_statistics(features: np.ndarray, labels: np.ndarray, shrink: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
@@ -53,67 +54,108 @@ def mahalanobis(features: np.ndarray, means: np.ndarray, precision: np.ndarray) 
     return np.sqrt(np.maximum(sq.min(1), 0.0))
 
 
-def signals(member_probs: np.ndarray, distance: np.ndarray) -> np.ndarray:
-    """(N, 3) doubt, disagree, log distance from members' calibrated probabilities (M, N, 10) and distances (N,)."""
-    p = np.asarray(member_probs, np.float64)
-    mean = p.mean(0)  # the ensemble: the members' average
-    top = mean.argmax(1)
-    doubt = 1.0 - mean.max(1)
-    disagree = (p.argmax(2) != top[None]).mean(0)
-    return np.stack([doubt, disagree, np.log(np.maximum(distance, 1e-6))], 1)
+def energy(logits: np.ndarray) -> np.ndarray:
+    """(N,) -logsumexp of raw logits (N, 10)."""
+    from scipy.special import logsumexp
+
+    return -logsumexp(np.asarray(logits, np.float64), axis=1)
+
+
+@torch.inference_mode()
+def features_and_logits(model: nn.Module, x: torch.Tensor, batch: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """(features (N, D), raw logits (N, 10)) of x (N, 1, 28, 28): the head applied to the features, so a
+    temperature hook on the model does not change them."""
+    fs, zs = [], []
+    for i in range(0, len(x), batch):
+        f = model.features(x[i:i + batch])
+        fs.append(f.double().cpu())
+        zs.append(model.head(f).double().cpu())
+    return torch.cat(fs).numpy(), torch.cat(zs).numpy()
 
 
 @dataclass(frozen=True)
 class RejectRule:
-    """A fitted reject rule: feature statistics, logistic weights over SIGNALS, and the flagging threshold."""
+    """A fitted reject rule: per-model feature statistics, signals, logistic weights and the threshold."""
 
-    feature_model: str
-    members: list[str]
-    means: np.ndarray  # (10, D)
-    precision: np.ndarray  # (D, D)
-    mu: np.ndarray  # (3,) standardisation of the signals
-    sd: np.ndarray  # (3,)
-    weights: np.ndarray  # (3,) over standardised SIGNALS
+    signals: list[tuple[str, str]]  # (kind, model) in KINDS x committed CNNs
+    stats: dict[str, tuple[np.ndarray, np.ndarray]]  # model -> (means (10, D), precision (D, D))
+    mu: np.ndarray  # (S,) standardisation of the signals
+    sd: np.ndarray  # (S,)
+    weights: np.ndarray  # (S,) over standardised signals
     bias: float
     threshold: float  # flag when score >= threshold
     info: dict[str, Any]
 
+    @property
+    def models(self) -> list[str]:
+        """The models whose forward passes the signals need."""
+        return list(dict.fromkeys(m for _, m in self.signals))
+
+    def raw_signals(self, models: dict[str, nn.Module], x: torch.Tensor) -> np.ndarray:
+        """(N, S) signals of images x (N, 1, 28, 28) in [0, 1]."""
+        cols = {}
+        for name in self.models:
+            f, z = features_and_logits(models[name], x)
+            if name in self.stats:
+                cols[("distance", name)] = np.log(np.maximum(mahalanobis(f, *self.stats[name]), 1e-6))
+            cols[("energy", name)] = energy(z)
+        return np.stack([cols[s] for s in self.signals], 1)
+
     def score(self, sig: np.ndarray) -> np.ndarray:
-        """(N,) score in (0, 1) for signals (N, 3); higher = less like a digit."""
+        """(N,) score in (0, 1) for signals (N, S); higher = less like a digit."""
         z = (np.asarray(sig, np.float64) - self.mu) / self.sd
         return 1.0 / (1.0 + np.exp(-(z @ self.weights + self.bias)))
 
     def contributions(self, sig: np.ndarray) -> dict[str, float]:
-        """Each signal's push towards 'not a digit' for one drawing (weight x standardised value)."""
+        """Each kind of signal's push towards 'not a digit' for one drawing (sum of weight x standardised value)."""
         z = (np.asarray(sig, np.float64).reshape(-1) - self.mu) / self.sd
-        return {s: float(w * v) for s, w, v in zip(SIGNALS, self.weights, z)}
+        out = dict.fromkeys(KINDS, 0.0)
+        for (kind, _), w, v in zip(self.signals, self.weights, z):
+            out[kind] += float(w * v)
+        return out
 
-    def distance(self, model: nn.Module, x: torch.Tensor) -> np.ndarray:
-        """(N,) Mahalanobis distance of `model.features(x)` (x (N, 1, 28, 28) in [0, 1]) to the training digits."""
-        with torch.inference_mode():
-            f = model.features(x).double().cpu().numpy()
-        return mahalanobis(f, self.means, self.precision)
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain values for checkpoints/reject.json."""
-        return {"feature_model": self.feature_model, "members": self.members, "means": self.means.tolist(),
-                "precision": self.precision.tolist(), "mu": self.mu.tolist(), "sd": self.sd.tolist(),
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays for checkpoints/reject.npz: the statistics in float32, everything else as one JSON string."""
+        meta = {"signals": [list(x) for x in self.signals], "mu": self.mu.tolist(), "sd": self.sd.tolist(),
                 "weights": self.weights.tolist(), "bias": self.bias, "threshold": self.threshold, "info": self.info}
+        out = {"meta": np.array(json.dumps(meta))}
+        for m, (mu, pr) in self.stats.items():
+            out[f"means.{m}"], out[f"precision.{m}"] = mu.astype(np.float32), pr.astype(np.float32)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: Any) -> RejectRule:
+        """The rule stored by to_arrays (an npz file's mapping); ValueError when anything is wrong."""
+        try:
+            d = json.loads(str(arrays["meta"]))
+            names = [k.split(".", 1)[1] for k in arrays if k.startswith("means.")]
+            d["stats"] = {m: {"means": arrays[f"means.{m}"], "precision": arrays[f"precision.{m}"]} for m in names}
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise ValueError(f"reject rule is malformed ({type(exc).__name__}: {exc})") from None
+        return cls.from_json(d)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> RejectRule:
-        """The rule stored by to_json; ValueError when something is missing or not finite."""
+        """The rule from plain values (to_arrays' JSON plus the statistics); ValueError when something is missing,
+        misshapen or not finite."""
         try:
-            rule = cls(str(d["feature_model"]), [str(m) for m in d["members"]], np.asarray(d["means"], np.float64),
-                       np.asarray(d["precision"], np.float64), np.asarray(d["mu"], np.float64),
-                       np.asarray(d["sd"], np.float64), np.asarray(d["weights"], np.float64), float(d["bias"]),
-                       float(d["threshold"]), dict(d.get("info", {})))
-        except (KeyError, TypeError, ValueError) as exc:
+            sigs = [(str(k), str(m)) for k, m in d["signals"]]
+            stats = {str(m): (np.asarray(v["means"], np.float64), np.asarray(v["precision"], np.float64))
+                     for m, v in d["stats"].items()}
+            rule = cls(sigs, stats, np.asarray(d["mu"], np.float64), np.asarray(d["sd"], np.float64),
+                       np.asarray(d["weights"], np.float64), float(d["bias"]), float(d["threshold"]),
+                       dict(d.get("info", {})))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"reject rule is malformed ({type(exc).__name__}: {exc})") from None
-        arrays = (rule.means, rule.precision, rule.mu, rule.sd, rule.weights)
-        if rule.means.ndim != 2 or rule.precision.shape != (rule.means.shape[1],) * 2 or rule.weights.shape != (3,) \
-                or not all(np.isfinite(a).all() for a in arrays) or not math.isfinite(rule.threshold):
-            raise ValueError("reject rule is malformed (shapes or non-finite values)")
+        n = len(sigs)
+        ok = (n > 0 and all(k in KINDS for k, _ in sigs) and all(m in stats for k, m in sigs if k == "distance")
+              and rule.mu.shape == rule.sd.shape == rule.weights.shape == (n,) and (rule.sd > 0).all()
+              and math.isfinite(rule.threshold) and math.isfinite(rule.bias)
+              and all(mu.ndim == 2 and mu.shape[0] == 10 and pr.shape == (mu.shape[1],) * 2
+                      and np.isfinite(mu).all() and np.isfinite(pr).all() for mu, pr in stats.values())
+              and all(np.isfinite(a).all() for a in (rule.mu, rule.sd, rule.weights)))
+        if not ok:
+            raise ValueError("reject rule is malformed (shapes, kinds or non-finite values)")
         return rule
 
 
@@ -123,13 +165,18 @@ def rule_path(directory: Path | None = None) -> Path:
 
 
 def save_rule(rule: RejectRule, directory: Path | None = None) -> Path:
-    """Write checkpoints/reject.json atomically."""
-    return atomic_write(rule_path(directory), lambda fh: fh.write(json.dumps(rule.to_json()) + "\n"), text=True)
+    """Write checkpoints/reject.npz atomically."""
+    return atomic_write(rule_path(directory), lambda fh: np.savez_compressed(fh, **rule.to_arrays()))
 
 
 @lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int) -> RejectRule:
-    return RejectRule.from_json(json.loads(Path(path).read_text()))
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"unreadable reject rule ({type(exc).__name__})") from None
+    return RejectRule.from_arrays(arrays)
 
 
 def load_rule(directory: Path | None = None) -> RejectRule | None:
@@ -148,24 +195,21 @@ class Verdict:
     flagged: bool
     score: float
     reason: str
-    unlike_digits: bool  # the distance to the training digits is the main reason (else doubt or disagreement)
+    unlike_digits: bool  # the distance to the training digits is the main reason (else the models' doubt)
 
 
 def verdict(rule: RejectRule, sig: np.ndarray, member_digits: dict[str, int]) -> Verdict:
-    """The rule's answer for one drawing's signals (3,) and each member's top-1 digit."""
-    score = float(rule.score(np.asarray(sig).reshape(1, 3))[0])
+    """The rule's answer for one drawing's signals (S,) and each model's top-1 digit (for the reason)."""
+    score = float(rule.score(np.asarray(sig).reshape(1, -1))[0])
     parts = rule.contributions(sig)
-    main = max(parts, key=parts.get)
     votes = list(member_digits.values())
     top = max(set(votes), key=votes.count) if votes else None
-    if main == "distance":
-        reason = "it is far from every digit the models were trained on"
-    elif main == "disagree" and top is not None:
-        reason = (f"the models disagree: {votes.count(top)} of {len(votes)} say {top}, the others "
-                  + ", ".join(sorted({str(v) for v in votes if v != top})))
+    split = f" (the models say {', '.join(str(v) for v in sorted(set(votes)))})" if len(set(votes)) > 1 else ""
+    if parts["distance"] >= parts["energy"]:
+        reason = "it is far from every digit the models were trained on" + split
     else:
-        reason = f"even the models' best guess has only {1 - float(sig[0]):.0%} confidence"
-    return Verdict(score >= rule.threshold, score, reason, main == "distance")
+        reason = f"no digit's evidence is strong{split or (f' (the best guess is {top})' if top is not None else '')}"
+    return Verdict(score >= rule.threshold, score, reason, parts["distance"] >= parts["energy"])
 
 
 def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
