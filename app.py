@@ -23,15 +23,16 @@ from mnist_demo.config import pick_device
 from mnist_demo.experiments.sincos_live import warm_up_sincos
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.service import PUBLIC_LIMITS, Limits, Service
+from ui.components import MAX_PIXELS
 from ui.dataset_tab import build_dataset_tab
 from ui.draw import build_draw_tab
 from ui.evaluate_tab import build_evaluate_tab
 from ui.experiments_tab import build_lenet_tab, build_shuffle_tab
 from ui.explain_tab import build_explain_tab
 from ui.eye_tab import build_eye_tab
-from ui.gradio_tweaks import Budget, lazy_session_configs, queue_budgets
 from ui.i18n import I18N, t
 from ui.lstm_tab import build_lstm_tab
+from ui.patches import Budget, apply_all, queue_budgets
 from ui.sincos_tab import build_sincos_tab
 from ui.teach_tab import build_teach_tab
 from ui.train_tab import build_train_tab
@@ -74,7 +75,7 @@ def visitor_files_root() -> Path:
 
 def build_demo(service: Service) -> gr.Blocks:
     """The whole app as a gr.Blocks (not launched)."""
-    lazy_session_configs()  # a new visitor's first request: 72 -> 37 ms of CPU (ui/gradio_tweaks.py)
+    apply_all(MAX_PIXELS)  # third-party patches, each logged (ui/patches.py)
     ttl = int(service.limits.cache_ttl_s)  # gradio's copies of outputs and uploads: deleted after ttl seconds
     # Run by main() once the server answers (tests and benchmarks that build the app may call demo.warm_ups.run()).
     warm_ups = WarmUps(service.answered)
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-    logging.getLogger("ui").addHandler(handler)  # the patches of ui/gradio_tweaks.py say what they changed
+    logging.getLogger("ui").addHandler(handler)  # the patches of ui/patches.py say what they changed
     logging.getLogger("ui").setLevel(logging.INFO)
     # One intra-op thread by default: the server runs training, the live t-SNE worker and visitors'
     # predictions at the same time, and OpenMP threads competing for 2 cores were measured 10-40x slower.

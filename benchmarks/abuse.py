@@ -30,9 +30,9 @@ from pathlib import Path
 
 import _common
 import numpy as np
-from load_test import serve
 
-from tests.attackhelpers import RawClient, bomb_png, fake_header_png, random_bytes, seven_png, top_label
+from harness.raw_http import RawClient, bomb_png, fake_header_png, random_bytes, seven_png, top_label
+from harness.server import serve
 
 GOALS = {"p95_ms": 500.0, "rss_growth_mb": 100.0, "disk_mb": 200.0}
 ALLOWED = {"train": 1, "tsne_map": 1, "predict": 8}

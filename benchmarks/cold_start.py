@@ -27,18 +27,10 @@ import time
 from pathlib import Path
 
 from _common import REPO, preflight
-from screenshots import wait_for_http
 
-from tests.apphelpers import free_port
-from tests.browser_helpers import (
-    DESKTOP,
-    FIRST_CONTENT,
-    MNIST_FIRST,
-    AppPage,
-    expect_first_content,
-    launch_browser,
-    unavailable_reason,
-)
+from harness.browser import DESKTOP, AppPage, launch_browser, unavailable_reason
+from harness.server import free_port, wait_for_http
+from harness.tab_checks import FIRST_CONTENT, MNIST_FIRST, expect_first_content
 
 
 def rss_mb(pid: int) -> float:
@@ -169,7 +161,7 @@ def main() -> None:
     warning = preflight(unavailable_reason())
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import HAVE_MNIST
+    from mnist_demo.data import mnist_available
 
     floor = floor_import_s()
     print(f"floor: python -c 'import gradio, torch' {floor:.1f} s")
@@ -177,7 +169,7 @@ def main() -> None:
     with sync_playwright() as p:
         browser = launch_browser(p)
         for i in range(args.runs):
-            r = one_run(browser, HAVE_MNIST)
+            r = one_run(browser, mnist_available())
             runs.append(r)
             print(f"run {i + 1}: HTTP {r['http']:.1f} s → pad {r['pad']:.1f} s → first correct prediction "
                   f"{r['predict']:.1f} s → every tab's first content {r['all_tabs']:.1f} s; second visitor "
@@ -187,7 +179,7 @@ def main() -> None:
         cold = None
         if args.cold:
             n = evict_page_cache()
-            cold = one_run(browser, HAVE_MNIST)
+            cold = one_run(browser, mnist_available())
             print(f"cold page cache ({n:,} files evicted): HTTP {cold['http']:.1f} s → first correct prediction "
                   f"{cold['predict']:.1f} s → every tab {cold['all_tabs']:.1f} s")
         browser.close()

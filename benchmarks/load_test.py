@@ -25,13 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import _common
@@ -40,45 +36,9 @@ import numpy as np
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
-from tests.apphelpers import free_port, local_client
+from harness.server import local_client, serve
 
 GOAL_P95_MS = 500.0
-
-
-@contextmanager
-def serve(threads: int | None = None, public: bool = True, log: Path | None = None,
-          extra: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
-    """Run app.py (with `extra` flags) in its own process on a free port; yield (url, pid). Stops it afterwards."""
-    port = free_port()
-    cmd = [sys.executable, str(_common.REPO / "app.py"), "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--public"] if public else []
-    cmd += ["--threads", str(threads)] if threads else []
-    cmd += list(extra)
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    out = open(log or os.devnull, "w")  # noqa: SIM115  (closed below, after the process)
-    proc = subprocess.Popen(cmd, cwd=_common.REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the app exited with code {proc.returncode}; see {log}")
-            try:
-                if httpx.get(f"{url}config", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the app did not start within 180 s")
-            time.sleep(0.5)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        out.close()
 
 
 def drawings(n: int, folder: Path) -> list[dict]:

@@ -6,7 +6,7 @@ The pad sends a 280x280 RGBA picture with every prediction; preprocess() turns i
 and runs in the request's thread (holding the GIL for much of it), so under a crowd its cost is paid by every
 visitor. The baseline is the same pipeline with the two steps written the plain way (speck removal
 downsampling with `.any(axis=(1, 3))` on a 4-d reshape and scipy's binary_dilation; the ink's bounding box
-from np.nonzero; both defined in tests/test_preprocess.py), which is what the app ran before. Both must give
+from np.nonzero; both defined in harness/reference.py), which is what the app ran before. Both must give
 bit-identical model inputs; the script checks that on every drawing. Drawings: MNIST test digits redrawn with
 pens as on the pad (mnist_demo.drawing.sketches). Reports the best-of-repeats mean time per drawing. Ends with one
 JSON line.
@@ -23,8 +23,8 @@ import _common
 import numpy as np
 from PIL import Image
 
+from harness.reference import plain_bounds, plain_drop_specks  # the baseline = what the tests compare to
 from mnist_demo.drawing import preprocess as P
-from tests.test_preprocess import plain_bounds, plain_drop_specks  # the baseline = the tests' definition
 
 
 def pad_drawings(n: int) -> list[np.ndarray]:

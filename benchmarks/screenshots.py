@@ -22,34 +22,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from _common import REPO, preflight
 
-from tests.apphelpers import free_port
-from tests.browser_helpers import DESKTOP, MOBILE, TAB_CHECKS, AppPage, check_train, launch_browser, unavailable_reason
+from harness.browser import DESKTOP, MOBILE, AppPage, launch_browser, unavailable_reason
+from harness.server import free_port, wait_for_http
+from harness.tab_checks import TAB_CHECKS, check_train
 
 SERVER_TIMEOUT_S = 300.0
 # After a tab's check, what else fills its empty panels for the picture (buttons by elem_id).
 EXTRAS = {"Evaluate": ["#compare"], "LSTM reader": ["#lstm-acc-btn"], "LeNet-5": ["#lenet-prove"],
           "Dataset": ["#ds-means"]}
-
-
-def wait_for_http(url: str, proc: subprocess.Popen, timeout_s: float = SERVER_TIMEOUT_S) -> None:
-    """Poll until the app answers HTTP 200 (or its process dies)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"python app.py exited with code {proc.returncode} before serving")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)  # polling a socket that is not listening yet; the condition is the HTTP answer
-    raise TimeoutError(f"the app did not answer at {url} within {timeout_s:.0f} s")
 
 
 def first_prediction(app: AppPage, url: str) -> float:

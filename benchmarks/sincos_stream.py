@@ -2,7 +2,8 @@
 
     python benchmarks/sincos_stream.py [--quick] [--steps N] [--fps F] [--threads N]
 
-Launches the sin→cos tab alone, then streams the seed's settings through the /sincos endpoint twice:
+Launches the app (`python app.py`, its own process), then streams the seed's settings through the /sincos
+endpoint twice:
 paced at the tab's default rate (--fps, 20/s: the seed's plt.pause(0.05)) and unpaced (fps 0, as fast as the
 server can). The baseline, measured in the same run, is the same generator iterated in-process without gradio.
 Rate = (updates − 1) / (last arrival − first arrival). Ends with one JSON line.
@@ -12,25 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import time
 
 import _common
-import gradio as gr
 import numpy as np
 import torch
 from gradio_client import Client
 
+from harness.server import local_client, serve
 from mnist_demo.config import SinCosConfig
 from mnist_demo.experiments.sincos_live import sincos_stream
-from tests.apphelpers import local_client
-from ui.sincos_tab import build_sincos_tab
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rate(arrivals: list[float]) -> dict:
@@ -77,11 +69,8 @@ def main(argv: list[str] | None = None) -> dict:
     for _ in sincos_stream(SinCosConfig(steps=2), every=1, fps=0):  # imports torch._dynamo (first Adam) once
         pass
 
-    with gr.Blocks() as demo:
-        build_sincos_tab(None, gr.State(None), gr.Sketchpad(interactive=True))
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
-    try:
-        client = local_client(demo.local_url)
+    with serve(threads=args.threads, public=False) as (url, _pid):  # the whole app, as its own process
+        client = local_client(url)
         through_client(client, SinCosConfig(steps=3), 0)  # warm the queue and the client
         res = {
             "baseline_in_process_paced": in_process(cfg, args.fps),
@@ -89,8 +78,6 @@ def main(argv: list[str] | None = None) -> dict:
             "baseline_in_process_unpaced": in_process(cfg, 0),
             "client_unpaced": through_client(client, cfg, 0),
         }
-    finally:
-        demo.close()
     for name, r in res.items():
         print(f"{name:30s} {r['updates']:4d} updates  {r['per_s']:>6} /s  gap p50 {r['gap_p50_ms']} ms  "
               f"p95 {r['gap_p95_ms']} ms  first after {r['first_ms']} ms")

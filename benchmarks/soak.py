@@ -35,9 +35,9 @@ from pathlib import Path
 import _common
 import numpy as np
 from gradio_client import Client
-from load_test import drawings, serve
+from load_test import drawings
 
-from tests.apphelpers import local_client
+from harness.server import local_client, serve
 
 GOAL_MB = 50.0
 

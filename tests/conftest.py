@@ -22,34 +22,14 @@ REQUIRE_ALL = os.environ.get("MNIST_DEMO_REQUIRE_ALL") == "1"
 # calls run at once, and OpenMP threads spinning against each other made 2-thread ops 10-40x slower here.
 torch.set_num_threads(1)
 
-
-def _have_mnist() -> bool:
-    from mnist_demo.config import data_dir
-
-    raw = data_dir() / "MNIST" / "raw"
-    return raw.is_dir() and any(raw.glob("t10k-images*"))
-
-
-def _have_pen_data() -> bool:
-    from mnist_demo.drawing.pen_data import pen_data_available
-
-    return pen_data_available()
-
-
-HAVE_MNIST = _have_mnist()
-HAVE_PEN = _have_pen_data()
-MNIST_MISSING = "MNIST not found: set MNIST_DATA_DIR (folder with MNIST/raw)"
-# The `mnist` marker (pyproject.toml) is what needs MNIST: `-m mnist` runs only those tests, `-m "not mnist"`
-# leaves them out, and without the data they skip (pytest_collection_modifyitems below).
-needs_mnist = pytest.mark.mnist
-needs_pen = pytest.mark.skipif(not HAVE_PEN, reason="no pen data: set PEN_DATA_DIR (folder with pendigits-train)")
+from tests.support.data import HAVE_MNIST, HAVE_PEN, MNIST_MISSING  # noqa: E402  (after the env defaults above)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Under MNIST_DEMO_REQUIRE_ALL=1 (CI), stop at once when data or the browser is missing."""
     if not REQUIRE_ALL:
         return
-    from tests.browser_helpers import unavailable_reason
+    from harness.browser import unavailable_reason
 
     missing = [m for m in (None if HAVE_MNIST else "MNIST (MNIST_DATA_DIR)",
                            None if HAVE_PEN else "pen data (PEN_DATA_DIR)", unavailable_reason()) if m]

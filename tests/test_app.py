@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from gradio_client import Client
 
+from harness.server import local_client
 from mnist_demo.drawing.sketches import SketchSpec, random_spec, render
-from tests.apphelpers import local_client, pad_file, plot_pixels, running_app
-from tests.conftest import needs_mnist
+from tests.support.apps import pad_file, plot_pixels, running_app
+from tests.support.data import needs_mnist
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def test_drawn_test_digits_are_read(client, mnist_test, tmp_path) -> None:
 
 
 def test_predict_gives_top3_confidences(client, tmp_path) -> None:
-    from tests.test_preprocess import seven
+    from tests.support.drawings import seven
 
     v = pad_file(np.asarray(seven().convert("RGBA")), tmp_path / "seven.png")
     out = client.predict(v, "lenet5", api_name="/predict")
@@ -48,7 +49,7 @@ def test_predict_gives_top3_confidences(client, tmp_path) -> None:
 
 
 def test_every_model_side_by_side(client, tmp_path) -> None:
-    from tests.test_preprocess import seven
+    from tests.support.drawings import seven
 
     v = pad_file(np.asarray(seven().convert("RGBA")), tmp_path / "seven.png")
     _, table, bars, seen, message = client.predict(v, "lenet5", api_name="/draw")
@@ -93,7 +94,7 @@ def test_training_streams_and_the_model_is_only_mine(url, tmp_path) -> None:
     draw_dd = final[10]
     assert draw_dd["value"] == "yours: lenet5 #1" and ["yours: lenet5 #1"] * 2 in draw_dd["choices"]
     assert str(final[9]).endswith(".pt")  # the checkpoint download
-    from tests.test_preprocess import seven
+    from tests.support.drawings import seven
 
     v = pad_file(np.asarray(seven().convert("RGBA")), tmp_path / "seven.png")
     assert me.predict(v, "yours: lenet5 #1", api_name="/predict")["label"] in [str(d) for d in range(10)]

@@ -17,8 +17,8 @@ import pytest
 import torch
 from torch import nn
 
-from tests.apphelpers import free_port
-from tests.attackhelpers import RawClient, bomb_png, fake_header_png, random_bytes, seven_png, top_label
+from harness.raw_http import RawClient, bomb_png, fake_header_png, random_bytes, seven_png, top_label
+from harness.server import free_port
 
 ATTACKER = "127.0.0.2"
 

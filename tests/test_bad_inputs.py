@@ -22,8 +22,9 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw
 
-from tests.apphelpers import local_client, running_app
-from tests.conftest import needs_mnist
+from harness.server import local_client
+from tests.support.apps import running_app
+from tests.support.data import needs_mnist
 
 NAN, INF = float("nan"), float("inf")
 NOT_IMAGE = "not an image this app can read"

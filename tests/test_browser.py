@@ -14,22 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.apphelpers import running_app
-from tests.browser_helpers import (
-    DESKTOP,
-    FIRST_CONTENT,
-    MNIST_FIRST,
-    MOBILE,
-    TAB_CHECKS,
-    AppPage,
-    check_sincos,
-    check_train,
-    expect_first_content,
-    launch_browser,
-    pen_mouse_strokes,
-    unavailable_reason,
-)
-from tests.conftest import HAVE_MNIST, needs_pen
+from harness.browser import DESKTOP, MOBILE, AppPage, launch_browser, pen_mouse_strokes, unavailable_reason
+from harness.tab_checks import FIRST_CONTENT, MNIST_FIRST, TAB_CHECKS, check_sincos, check_train, expect_first_content
+from tests.support.apps import running_app
+from tests.support.data import HAVE_MNIST, needs_pen
 
 REASON = unavailable_reason()
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=str(REASON))]

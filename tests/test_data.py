@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mnist_demo import data
-from tests.conftest import needs_mnist
+from tests.support.data import needs_mnist
 
 
 def test_offline_without_data_names_the_env_var(tmp_path, monkeypatch) -> None:

@@ -14,8 +14,8 @@ from mnist_demo.registry import ModelRegistry
 from mnist_demo.tsne import algorithms as A
 from mnist_demo.tsne import cache as C
 from mnist_demo.tsne import maps as M
-from tests.apphelpers import lines_image, lines_pad, tab_client
-from tests.conftest import needs_mnist
+from tests.support.apps import lines_image, lines_pad, tab_client
+from tests.support.data import needs_mnist
 
 
 def _blobs(n: int = 300, d: int = 80, k: int = 3, seed: int = 0, spread: float = 6.0) -> tuple[np.ndarray, np.ndarray]:

@@ -15,8 +15,8 @@ from mnist_demo.drawing.preprocess import preprocess
 from mnist_demo.models import CLASSIFIERS, build_model
 from mnist_demo.plots import explain as P
 from mnist_demo.registry import ModelRegistry
-from tests.apphelpers import lines_image, lines_pad, plot_pixels, tab_client
-from tests.conftest import needs_mnist
+from tests.support.apps import lines_image, lines_pad, plot_pixels, tab_client
+from tests.support.data import needs_mnist
 
 
 def _fresh(name: str) -> torch.nn.Module:

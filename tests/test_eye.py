@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.server import local_client
 from mnist_demo.probes import probe_inks, robustness
 from mnist_demo.registry import ModelRegistry
-from tests.apphelpers import local_client, pad_file, running_app
-from tests.test_preprocess import seven
+from tests.support.apps import pad_file, running_app
+from tests.support.drawings import seven
 
 
 def test_probes_change_the_drawing_and_report_per_model() -> None:

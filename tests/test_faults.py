@@ -25,13 +25,14 @@ import torch
 from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw
 
+from harness.server import local_client
 from mnist_demo import checkpoints
 from mnist_demo.checkpoints import load_checkpoint, save_checkpoint
 from mnist_demo.models import CLASSIFIERS, build_model
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.service import Service
-from tests.apphelpers import local_client, pad_file, plot_pixels, running_app
-from tests.conftest import needs_mnist
+from tests.support.apps import pad_file, plot_pixels, running_app
+from tests.support.data import needs_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "checkpoints"
@@ -348,7 +349,7 @@ def public_app(monkeypatch) -> Iterator[tuple[str, dict]]:
     import gradio as gr
 
     import app
-    from tests.apphelpers import free_port
+    from harness.server import free_port
 
     seen: dict = {}
     real_launch = gr.Blocks.launch
@@ -389,7 +390,7 @@ def test_public_mode_caps_uploads_queue_and_training(public_app, tmp_path) -> No
 
 @needs_mnist
 def test_public_queue_tells_visitors_their_place_and_when_it_is_full(public_app) -> None:
-    from tests.attackhelpers import RawClient, top_label
+    from harness.raw_http import RawClient, top_label
 
     url, kw = public_app
     max_size = kw["demo"]._queue_budgets["train"].waiting  # the train group's budget; one run per client
@@ -503,8 +504,8 @@ def test_one_visitors_stop_never_stops_anothers_run(tmp_path) -> None:
 @needs_mnist
 def test_a_visitors_models_are_freed_when_they_leave(monkeypatch) -> None:
     import app
+    from harness.server import free_port
     from mnist_demo.service import VisitorSession
-    from tests.apphelpers import free_port
 
     monkeypatch.setenv("GRADIO_IS_E2E_TEST", "1")  # gradio then drops a closed session's state after 1 s, not 1 h
     demo = app.build_demo(Service(ModelRegistry("cpu")))

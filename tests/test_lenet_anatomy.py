@@ -20,8 +20,8 @@ from mnist_demo.experiments.lenet_anatomy import (
 )
 from mnist_demo.models import MLP, LeNet5, LeNet5FC, build_model
 from mnist_demo.plots import experiments as pe
-from tests.apphelpers import tab_client
-from tests.conftest import needs_mnist
+from tests.support.apps import tab_client
+from tests.support.data import needs_mnist
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,8 @@ from mnist_demo.models import MLP, LSTMClassifier
 from mnist_demo.plots import sequence as plots_sequence
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.service import Service
-from tests.apphelpers import tab_client
-from tests.conftest import needs_mnist
+from tests.support.apps import tab_client
+from tests.support.data import needs_mnist
 from ui.lstm_tab import build_lstm_tab
 
 

@@ -10,7 +10,7 @@ from mnist_demo.data import MnistSplit
 from mnist_demo.drawing import pad_renders as PR
 from mnist_demo.models import MODELS, get_spec
 from mnist_demo.service import Service
-from tests.conftest import needs_mnist
+from tests.support.data import needs_mnist
 
 pytest.importorskip("skimage")
 

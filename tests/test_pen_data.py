@@ -9,7 +9,7 @@ import pytest
 from mnist_demo.drawing import pen_data as P
 from mnist_demo.drawing import pen_renders as R
 from mnist_demo.drawing.preprocess import preprocess
-from tests.conftest import needs_pen
+from tests.support.data import needs_pen
 
 FIXTURE = """.INCLUDE        dene.doc
 

@@ -35,7 +35,7 @@ from mnist_demo.personalize import (
 )
 from mnist_demo.service import VisitorSession
 from mnist_demo.teaching import my_digits, next_prompt, save_drawing
-from tests.conftest import needs_mnist
+from tests.support.data import needs_mnist
 
 
 def bars(n: int, seed: int = 0, col: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +95,7 @@ def test_set_is_bounded_and_imports_are_all_or_nothing() -> None:
 
 
 def test_two_visitors_sets_never_mix() -> None:
-    from tests.apphelpers import lines_image
+    from tests.support.apps import lines_image
 
     a, b = VisitorSession(), VisitorSession()
     one = lines_image([(140, 40, 140, 240)])
@@ -285,7 +285,8 @@ def test_endpoints_on_the_real_app(tmp_path) -> None:
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
-    from tests.apphelpers import lines_pad, local_client, running_app
+    from harness.server import local_client
+    from tests.support.apps import lines_pad, running_app
 
     seven = [(70, 50, 210, 50), (210, 50, 110, 240), (110, 150, 190, 150)]  # a crossed 7
     with running_app() as url:
@@ -328,8 +329,8 @@ def test_endpoints_on_the_real_app(tmp_path) -> None:
 def test_browser_draw_mark_as_wrong_finetune_and_the_new_model_reads_it() -> None:
     """In Chromium: draw a 7, press "Wrong? It's a: 7", fine-tune on the Teach it tab; the new model is the
     Draw tab's model and reads the drawing."""
-    from tests.apphelpers import running_app
-    from tests.browser_helpers import DESKTOP, AppPage, launch_browser, unavailable_reason
+    from harness.browser import DESKTOP, AppPage, launch_browser, unavailable_reason
+    from tests.support.apps import running_app
 
     if unavailable_reason():
         pytest.skip(unavailable_reason())

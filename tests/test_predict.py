@@ -7,7 +7,7 @@ import pytest
 
 from mnist_demo import predict as predict_mod
 from mnist_demo.predict import BlankDrawingError, predict_digit
-from tests.test_preprocess import seven
+from tests.support.drawings import seven
 
 
 def test_predict_digit_returns_ten_probabilities() -> None:

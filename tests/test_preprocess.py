@@ -6,16 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from harness.reference import plain_bounds, plain_drop_specks
 from mnist_demo.drawing.preprocess import BadImageError, naive_resize, preprocess, stroke_width
-
-
-def seven(size: int = 280, width: int = 24, box: tuple = (70, 50, 210, 240)) -> Image.Image:
-    """A clear black-on-white 7 in `box` (x0, y0, x1, y1)."""
-    im = Image.new("L", (size, size), 255)
-    x0, y0, x1, y1 = box
-    d = ImageDraw.Draw(im)
-    d.line([(x0, y0), (x1, y0), (x0 + (x1 - x0) * 0.35, y1)], fill=0, width=width, joint="curve")
-    return im
+from tests.support.drawings import seven
 
 
 def _img(im: Image.Image) -> np.ndarray:
@@ -124,29 +117,6 @@ def test_switches_show_each_step() -> None:
     naive = preprocess(seven(), crop=False)
     assert naive.image.shape == (28, 28) and not np.allclose(naive.image, full.image)
     assert naive_resize(seven()).shape == (28, 28)
-
-
-def plain_drop_specks(mask: np.ndarray) -> np.ndarray:
-    """The plain definition preprocess._drop_specks must match (also benchmarks/preprocess_speed.py's baseline)."""
-    from scipy import ndimage
-
-    f = max(1, max(mask.shape) // 96)
-    h, w = -(-mask.shape[0] // f) * f, -(-mask.shape[1] // f) * f
-    padded = np.zeros((h, w), bool)
-    padded[:mask.shape[0], :mask.shape[1]] = mask
-    small = padded.reshape(h // f, f, w // f, f).any(axis=(1, 3))
-    lab, n = ndimage.label(ndimage.binary_dilation(small))
-    if n <= 1:
-        return mask
-    sizes = ndimage.sum(small, lab, index=np.arange(1, n + 1))
-    keep = np.isin(lab, np.nonzero(sizes >= 0.12 * sizes.max())[0] + 1)
-    return mask & np.repeat(np.repeat(keep, f, 0), f, 1)[:mask.shape[0], :mask.shape[1]]
-
-
-def plain_bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """The plain definition of preprocess._bounds: from every ink pixel's coordinates."""
-    ys, xs = np.nonzero(mask)
-    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
 
 
 @pytest.mark.parametrize("shape", [(280, 280), (281, 199), (97, 500), (1000, 1000), (50, 60)])

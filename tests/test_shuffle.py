@@ -27,8 +27,8 @@ from mnist_demo.experiments.shuffle import (
 from mnist_demo.experiments.shuffle_results import RESULTS_PATH, ResultsError, load_results, save_results
 from mnist_demo.models import MLP
 from mnist_demo.plots import experiments as pe
-from tests.apphelpers import tab_client
-from tests.conftest import needs_mnist
+from tests.support.apps import tab_client
+from tests.support.data import needs_mnist
 
 TINY = ShuffleRecipe(perm_seed=3, train_seeds=(1,), epochs=1.0, batch_size=64, train_size=256)
 

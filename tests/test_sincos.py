@@ -18,7 +18,7 @@ from mnist_demo.experiments.sincos import PRESETS, config_from_values, fit_losse
 from mnist_demo.experiments.sincos_live import PRED, TARGET, frame_count, sincos_stream, target_preview
 from mnist_demo.fileio import write_gif
 from mnist_demo.plots import sequence as plots_sequence
-from tests.apphelpers import tab_client
+from tests.support.apps import tab_client
 from ui.sincos_tab import build_sincos_tab
 
 

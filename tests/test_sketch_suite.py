@@ -8,7 +8,7 @@ import torch
 from mnist_demo.drawing.preprocess import naive_resize, preprocess
 from mnist_demo.drawing.sketches import add_style, build_suite, render_mask
 from mnist_demo.registry import ModelRegistry
-from tests.conftest import needs_mnist
+from tests.support.data import needs_mnist
 
 
 @needs_mnist

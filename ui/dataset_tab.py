@@ -10,7 +10,9 @@ from mnist_demo.numbers import as_whole
 from mnist_demo.plots import charts
 from mnist_demo.service import Service
 
-from .common import Number, friendly_errors, on_open, upscale
+from .common import on_open, upscale
+from .components import Number
+from .errors import friendly_errors
 
 
 def build_dataset_tab(service: Service, tab: gr.Tab | None = None) -> None:

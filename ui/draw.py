@@ -10,7 +10,9 @@ import pandas as pd
 from mnist_demo.plots import charts
 from mnist_demo.service import Service, VisitorSession
 
-from .common import BRUSH_RADIUS, CANVAS, DRAW_A_DIGIT, Sketchpad, blank_pad, friendly_errors, upscale
+from .common import BRUSH_RADIUS, CANVAS, DRAW_A_DIGIT, blank_pad, upscale
+from .components import Sketchpad
+from .errors import friendly_errors
 from .teach_tab import correction_row
 
 TABLE_COLS = ["model", "top-1", "confidence", "2nd", "latency (ms)"]

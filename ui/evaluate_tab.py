@@ -13,7 +13,8 @@ from mnist_demo.recorded_run import shipped_confusion
 from mnist_demo.registry import PEN_METRIC
 from mnist_demo.service import Service, VisitorSession
 
-from .common import friendly_errors, on_open
+from .common import on_open
+from .errors import friendly_errors
 
 COMPARE_COLS = ["model", "seed", "params", "MNIST test accuracy (%)", "real pen, unseen writers (%)",
                 "inference ms/image", "recipe"]

@@ -33,7 +33,8 @@ from mnist_demo.models import build_model
 from mnist_demo.plots import experiments as pe
 from mnist_demo.service import Service
 
-from .common import DRAW_FIRST, EXAMPLE_NOTE, friendly_errors, friendly_stream, on_open, pad_or_example, rendered
+from .common import DRAW_FIRST, EXAMPLE_NOTE, on_open, pad_or_example, rendered
+from .errors import friendly_errors, friendly_stream
 
 LENET_VARIANTS = {"lenet5": "C5 as a 5×5 convolution (16 → 120 maps)", "lenet5_fc": "C5 as Linear(400 → 120)"}
 SHUFFLE_COLUMNS = ["model", "original pixels (%)", "shuffled pixels (%)", "change (points)", "seeds",

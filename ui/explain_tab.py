@@ -15,7 +15,8 @@ from mnist_demo import explain
 from mnist_demo.plots import explain as plots_explain
 from mnist_demo.service import Service, VisitorSession
 
-from .common import EXAMPLE_NOTE, friendly_errors, on_open, pad_or_example
+from .common import EXAMPLE_NOTE, on_open, pad_or_example
+from .errors import friendly_errors
 
 METHODS = [("integrated gradients", "integrated"), ("gradient × input", "grad_x_input"),
            ("gradient (where more ink would help)", "gradient")]

@@ -10,7 +10,8 @@ import pandas as pd
 from mnist_demo.probes import robustness
 from mnist_demo.service import Service, VisitorSession
 
-from .common import DRAW_A_DIGIT, DRAW_FIRST, EXAMPLE_NOTE, friendly_errors, on_open, pad_or_example, upscale
+from .common import DRAW_A_DIGIT, DRAW_FIRST, EXAMPLE_NOTE, on_open, pad_or_example, upscale
+from .errors import friendly_errors
 
 STEP_NOTES = {
     "raw": "ink map (polarity detected, transparent → white)",

@@ -14,7 +14,9 @@ from mnist_demo.experiments import lstm_reader
 from mnist_demo.plots import sequence as plots_sequence
 from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
 
-from .common import DRAW_A_DIGIT, DRAW_FIRST, EXAMPLE_NOTE, Number, Slider, friendly_errors, on_open, pad_or_example
+from .common import DRAW_A_DIGIT, DRAW_FIRST, EXAMPLE_NOTE, on_open, pad_or_example
+from .components import Number, Slider
+from .errors import friendly_errors
 
 
 def _lstm_names(service: Service, session: VisitorSession | None) -> list[str]:

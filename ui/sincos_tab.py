@@ -14,7 +14,8 @@ from mnist_demo.experiments.sincos import LIMITS, PRESETS, config_from_values
 from mnist_demo.experiments.sincos_live import PRED, TARGET, sincos_stream, target_preview
 from mnist_demo.service import Service
 
-from .common import Number, Slider, friendly_stream
+from .components import Number, Slider
+from .errors import friendly_stream
 
 
 class SinCosControl:

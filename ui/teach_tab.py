@@ -24,7 +24,9 @@ from mnist_demo.teaching import (
     teach_stream,
 )
 
-from .common import BRUSH_RADIUS, CANVAS, Number, Sketchpad, blank_pad, friendly_errors, friendly_stream, upscale
+from .common import BRUSH_RADIUS, CANVAS, blank_pad, upscale
+from .components import Number, Sketchpad
+from .errors import friendly_errors, friendly_stream
 
 INTRO = f"""**Teach it your handwriting.** Save drawings with the right label (here, or on the Draw tab under the
 answer: *Wrong? It's a: …*), then fine-tune a copy of a model on them for a few seconds. Each batch mixes your

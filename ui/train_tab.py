@@ -16,7 +16,9 @@ from mnist_demo.plots import explain as plots_explain
 from mnist_demo.recorded_run import load_run
 from mnist_demo.service import Service, VisitorSession
 
-from .common import Number, Slider, friendly_stream, on_open, rendered
+from .common import on_open, rendered
+from .components import Number, Slider
+from .errors import friendly_stream
 
 
 def _recipe_values(name: str, recipe: str) -> tuple:

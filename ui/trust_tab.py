@@ -14,7 +14,9 @@ from mnist_demo.service import Service, VisitorSession
 from mnist_demo.trust.attack import MAX_EPS
 from mnist_demo.trust.facade import Trust
 
-from .common import EXAMPLE_NOTE, Slider, friendly_errors, on_open, pad_or_example
+from .common import EXAMPLE_NOTE, on_open, pad_or_example
+from .components import Slider
+from .errors import friendly_errors
 
 TRANSFER_COLS = ["model", "reads the clean drawing", "reads the perturbed image", "confidence", "fooled"]
 CAL_COLS = ["model", "temperature", "ECE MNIST test before (%)", "after (%)", "ECE unseen writers before (%)",

@@ -13,7 +13,8 @@ from mnist_demo.checkpoints import checkpoint_path
 from mnist_demo.plots import tsne as plots_tsne
 from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
 
-from .common import friendly_errors, on_open, upscale
+from .common import on_open, upscale
+from .errors import friendly_errors
 from .warm_up import WarmUps
 
 if TYPE_CHECKING:  # mnist_demo.tsne.algorithms imports openTSNE and scikit-learn (~2 s): loaded on the first map

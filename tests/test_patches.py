@@ -1,4 +1,4 @@
-"""ui.gradio_tweaks: a session's page-config copy is built on demand, and reads the same as gradio's own."""
+"""ui.patches: a session's page-config copy is built on demand, and reads the same as gradio's own."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gradio as gr
 from gradio.blocks import BlocksConfig
 from gradio.state_holder import SessionState
 
-from ui.gradio_tweaks import _PENDING, LazyConfigs, lazy_session_configs
+from ui.patches import _PENDING, LazyConfigs, lazy_session_configs
 
 
 def _demo() -> gr.Blocks:
@@ -20,7 +20,7 @@ def _demo() -> gr.Blocks:
 
 
 def test_applies_to_the_installed_gradio() -> None:
-    assert lazy_session_configs(), "gradio's SessionState changed shape: check ui/gradio_tweaks.py against it"
+    assert lazy_session_configs(), "gradio's SessionState changed shape: check ui/patches.py against it"
     assert lazy_session_configs()  # idempotent
 
 
@@ -71,10 +71,10 @@ def test_no_way_of_reading_the_dict_leaks_the_pending_marker() -> None:
 def test_patches_refuse_on_another_gradio(monkeypatch) -> None:
     import gradio
 
-    from ui import gradio_tweaks
+    from ui import patches
 
     monkeypatch.setattr(gradio, "__version__", "6.99.0")
-    assert not gradio_tweaks.gradio_checked("test patch")
+    assert not patches.gradio_checked("test patch")
     with gr.Blocks() as demo:
         gr.Textbox()
-    assert not gradio_tweaks.queue_budgets(demo, {}, gradio_tweaks.Budget(1, 1))
+    assert not patches.queue_budgets(demo, {}, patches.Budget(1, 1))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,24 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-
-def free_port() -> int:
-    """A free localhost port (gradio refuses server_port=0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def local_client(url: str) -> Any:
-    """A gradio_client Client for an app on localhost, without TLS certificate loading.
-
-    gradio_client opens a new httpx client for nearly every request (upload, join, stream) and each one
-    loads the certificate bundle unless verification is off: ~50 ms of CPU per request even for plain
-    http://127.0.0.1, three times what the server spends answering. Plain http needs no verification.
-    """
-    from gradio_client import Client
-
-    return Client(url, verbose=False, ssl_verify=False)
+from harness.server import free_port, local_client
 
 
 @contextmanager
@@ -71,7 +53,10 @@ def tab_client(build: Callable[[Any, Any], Any], state: Any = None) -> Iterator[
     import gradio as gr
 
     from ui.common import CANVAS, blank_pad
+    from ui.components import MAX_PIXELS
+    from ui.patches import apply_all
 
+    apply_all(MAX_PIXELS)  # as build_demo does
     with gr.Blocks() as demo:
         st = gr.State(state)
         pad = gr.Sketchpad(value=blank_pad(), image_mode="RGBA", type="numpy", canvas_size=(CANVAS, CANVAS),

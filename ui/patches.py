@@ -1,4 +1,6 @@
-"""Every change this app makes to third-party internals (gradio, PIL), each logged when applied.
+"""Every change this app makes to third-party internals (gradio, PIL, matplotlib), each logged when applied.
+
+apply_all() makes the process-wide ones (build_demo calls it; idempotent); queue_budgets is per app.
 
 Checked on gradio CHECKED_ON only: on any other version the gradio patches refuse (log a warning, return False)
 and gradio is left as it is; the app still runs, without these savings and limits.
@@ -16,14 +18,21 @@ Applied only when gradio's code has the expected shape; otherwise gradio is left
 counts every event of every endpoint together, so 64 queued trainings locked every visitor's /predict out).
 
 3. limit_pil_pixels: PIL refuses to decode images over a pixel count (gradio hides PIL's bomb warning).
+
+4. serialise_matplotlib: one lock around matplotlib's text and Agg rendering (gradio renders in many threads).
+
+5. skip_component_stubs: gradio writes a `.pyi` stub next to the module of every component subclass it sees
+defined (here: into the repository, at import time); ui/components.py's subclasses need none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +168,7 @@ def lazy_session_configs() -> bool:
     BlocksConfig.config_for_block = staticmethod(config_for_block)
     cls.__init__ = __init__
     cls._lazy_configs = True
-    log.info("gradio patched: a session's page config is built on demand (ui/gradio_tweaks.py)")
+    log.info("gradio patched: a session's page config is built on demand (ui/patches.py)")
     return True
 
 
@@ -249,7 +258,7 @@ def queue_budgets(demo: Any, budgets: dict[str, Budget], default: Budget) -> boo
 
     push._budgeted = True  # type: ignore[attr-defined]
     queue_cls.push = push
-    log.info("gradio patched: Queue.push applies per-group queue budgets and per-client caps (ui/gradio_tweaks.py)")
+    log.info("gradio patched: Queue.push applies per-group queue budgets and per-client caps (ui/patches.py)")
     return True
 
 
@@ -262,3 +271,63 @@ def limit_pil_pixels(max_pixels: int) -> None:
     if limit != Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = limit
         log.info("PIL: images over %s pixels are refused while decoding", f"{max_pixels:,}")
+
+
+def serialise_matplotlib() -> None:
+    """One process-wide lock around matplotlib's mathtext parser and Agg rendering.
+
+    gradio runs handlers and renders gr.Plot figures in many threads at once. matplotlib's mathtext (the
+    t-SNE map's digit markers, $…$ labels) shares one parser and its fonts between threads, and all fonts
+    share one FreeType library: under the soak benchmark renders failed with FreeType errors ("raster
+    overflow", "invalid outline"), and a 12-thread stress run died of heap corruption. matplotlib's own
+    lock covers only Figure.draw; marker paths are made when a scatter is created, and blitting draws
+    text outside Figure.draw. Every path that loads or renders glyphs now takes that one lock.
+    """
+    from matplotlib import mathtext, textpath
+    from matplotlib.backends import backend_agg
+    from matplotlib.figure import Figure
+
+    if getattr(mathtext.MathTextParser.parse, "_serialised", False):
+        return
+    # matplotlib (3.11 here) already holds a class-wide re-entrant lock in Figure.draw. Ours must be that same
+    # lock: a second lock deadlocked against it (savefig's layout pass takes Figure's lock, then needs text
+    # metrics, while another thread held ours and waited for Figure's).
+    lock = getattr(Figure, "_render_lock", None) or threading.RLock()
+
+    def locked(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return fn(*args, **kwargs)
+
+        wrapper._serialised = True  # type: ignore[attr-defined]
+        return wrapper
+
+    log.info("matplotlib patched: text and Agg rendering share Figure's render lock (ui/patches.py)")
+    mathtext.MathTextParser.parse = locked(mathtext.MathTextParser.parse)
+    textpath.TextToPath.get_text_path = locked(textpath.TextToPath.get_text_path)  # markers like "$7$"
+    backend_agg.FigureCanvasAgg.draw = locked(backend_agg.FigureCanvasAgg.draw)  # a whole render at once
+    for name in ("draw_text", "draw_mathtext", "get_text_width_height_descent"):  # text drawn outside a full
+        setattr(backend_agg.RendererAgg, name, locked(getattr(backend_agg.RendererAgg, name)))  # render (blitting)
+
+
+def skip_component_stubs() -> None:
+    """gradio's component metaclass writes no `.pyi` stubs from now on (in this process)."""
+    from gradio import component_meta
+
+    if getattr(component_meta.create_or_modify_pyi, "_skipped", False):
+        return
+
+    def skipped(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    skipped._skipped = True  # type: ignore[attr-defined]
+    component_meta.create_or_modify_pyi = skipped
+    log.info("gradio patched: component subclasses write no .pyi stubs into the repository (ui/patches.py)")
+
+
+def apply_all(max_pixels: int) -> None:
+    """The process-wide patches (each logs once what it applied or why not); safe to call again."""
+    lazy_session_configs()  # a new visitor's first request: 72 -> 37 ms of CPU
+    limit_pil_pixels(max_pixels)
+    serialise_matplotlib()
