@@ -22,7 +22,8 @@ import gradio as gr
 from mnist_demo.config import pick_device
 from mnist_demo.experiments.sincos_live import warm_up_sincos
 from mnist_demo.registry import ModelRegistry
-from mnist_demo.service import PUBLIC_LIMITS, Limits, Service
+from mnist_demo.service import Service
+from mnist_demo.session import PUBLIC_LIMITS, Limits
 from ui.components import MAX_PIXELS
 from ui.dataset_tab import build_dataset_tab
 from ui.draw import build_draw_tab
@@ -44,6 +45,7 @@ TITLE = "MNIST playground"
 CSS = """
 #seen img { image-rendering: pixelated; }
 #pad { max-width: 420px; margin: 0 auto; }
+#label.not-a-digit { opacity: 0.45; filter: grayscale(1); }  /* the Draw tab's answer to a non-digit */
 """
 
 # The top-level sections, Draw first: (name, key of its one-line purpose in ui/i18n.py); their tabs are laid

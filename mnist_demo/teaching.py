@@ -23,7 +23,8 @@ from .data import load_mnist
 from .drawing.preprocess import preprocess
 from .my_digits import MyDigit, MyDigits, raw_thumbnail
 from .personalize import HOLDOUT_FRACTION, PersonalizeConfig, TeachReport, replay_set, teach
-from .service import SESSION_PREFIX, Service, VisitorSession
+from .service import Service
+from .session import SESSION_PREFIX, VisitorSession
 
 MAX_STEPS = 400  # what a visitor may ask for (the default, 100, is 1-3 s for LeNet-5 on one core)
 

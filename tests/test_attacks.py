@@ -27,7 +27,8 @@ ATTACKER = "127.0.0.2"
 def server() -> Iterator[dict[str, Any]]:
     import app
     from mnist_demo.registry import ModelRegistry
-    from mnist_demo.service import PUBLIC_LIMITS, Service
+    from mnist_demo.service import Service
+    from mnist_demo.session import PUBLIC_LIMITS
 
     with tempfile.TemporaryDirectory() as tmp:
         service = Service(ModelRegistry("cpu"), PUBLIC_LIMITS, temp_root=Path(tmp) / "visitors")
@@ -259,7 +260,8 @@ def test_visitor_files_stay_under_the_cap_oldest_first(tmp_path: Path) -> None:
 
 def test_a_session_ending_removes_its_files(tmp_path: Path) -> None:
     from mnist_demo.registry import ModelRegistry
-    from mnist_demo.service import Service, VisitorSession
+    from mnist_demo.service import Service
+    from mnist_demo.session import VisitorSession
 
     service = Service(ModelRegistry("cpu"), temp_root=tmp_path)
     session = VisitorSession()
@@ -271,7 +273,8 @@ def test_a_session_ending_removes_its_files(tmp_path: Path) -> None:
 
 def test_session_models_are_capped_per_visitor_and_in_total(tmp_path: Path) -> None:
     from mnist_demo.registry import ModelRegistry
-    from mnist_demo.service import PUBLIC_LIMITS, Service, VisitorSession
+    from mnist_demo.service import Service
+    from mnist_demo.session import PUBLIC_LIMITS, VisitorSession
 
     service = Service(ModelRegistry("cpu"), PUBLIC_LIMITS, temp_root=tmp_path)
     one = VisitorSession()

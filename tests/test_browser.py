@@ -100,6 +100,21 @@ def test_real_handwriting_of_unseen_writers_drawn_with_the_mouse(visitor: AppPag
     assert not misread, misread
 
 
+# A five-pointed star drawn in one stroke ((x, y) in 0..1 of the drawing area), as a visitor might.
+STAR = [[(0.5, 0.1), (0.62, 0.42), (0.92, 0.42), (0.68, 0.62), (0.78, 0.92), (0.5, 0.73), (0.22, 0.92),
+         (0.32, 0.62), (0.08, 0.42), (0.38, 0.42), (0.5, 0.1)]]
+
+
+def test_draw_a_star_and_the_app_says_it_is_not_a_digit(visitor: AppPage) -> None:
+    """A star is no digit: the Draw tab says so (issue 21) instead of a confident digit, greying the answer."""
+    if visitor.drawn is not None:
+        visitor.clear()
+    visitor.draw_strokes(STAR, "star")
+    visitor.expect_text("#draw-message", re.compile(r"doesn't look like a digit|Not sure this is a digit"))
+    assert visitor.page.locator("#label.not-a-digit").count() == 1, "the answer is not greyed"
+    visitor.clear()  # the tests after this one draw digits
+
+
 # The pad that "stopped sending strokes" (once seen after the Model's eye tab) was the Clear button's progress
 # overlay left stuck over the pad (gradio 6.31, the Clear event's show_progress); ui/draw.py's Clear must use
 # show_progress="hidden". Not marked flaky: a pad that stops drawing is a failure.

@@ -238,12 +238,12 @@ def test_the_cli_says_clearly_when_it_cannot_write(tmp_path, monkeypatch, capsys
 
 @needs_mnist
 def test_a_full_disk_during_a_visitors_run_is_a_clear_message(tmp_path, monkeypatch) -> None:
-    from mnist_demo import service as service_module
+    from mnist_demo import live_training
 
     def no_room(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(service_module, "save_payload", no_room)
+    monkeypatch.setattr(live_training, "save_payload", no_room)
     with running_app() as url:
         c = local_client(url)
         with pytest.raises(AppError, match="disk is full"):
@@ -505,7 +505,7 @@ def test_one_visitors_stop_never_stops_anothers_run(tmp_path) -> None:
 def test_a_visitors_models_are_freed_when_they_leave(monkeypatch) -> None:
     import app
     from harness.server import free_port
-    from mnist_demo.service import VisitorSession
+    from mnist_demo.session import VisitorSession
 
     monkeypatch.setenv("GRADIO_IS_E2E_TEST", "1")  # gradio then drops a closed session's state after 1 s, not 1 h
     demo = app.build_demo(Service(ModelRegistry("cpu")))

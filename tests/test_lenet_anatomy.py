@@ -156,7 +156,8 @@ def test_anatomy_figures_render() -> None:
 @pytest.fixture(scope="module")
 def lenet_client():
     from mnist_demo.registry import ModelRegistry
-    from mnist_demo.service import Service, VisitorSession
+    from mnist_demo.service import Service
+    from mnist_demo.session import VisitorSession
     from ui.experiments_tab import build_lenet_tab
 
     service = Service(ModelRegistry("cpu"))

@@ -33,7 +33,7 @@ from mnist_demo.personalize import (
     split_holdout,
     teach,
 )
-from mnist_demo.service import VisitorSession
+from mnist_demo.session import VisitorSession
 from mnist_demo.teaching import my_digits, next_prompt, save_drawing
 from tests.support.data import needs_mnist
 
@@ -244,7 +244,8 @@ def test_finetune_stops_when_asked() -> None:
 def test_teach_stream_runs_niced_counts_as_a_training_run_and_adopts_the_model(monkeypatch) -> None:
     from mnist_demo import teaching
     from mnist_demo.registry import ModelRegistry
-    from mnist_demo.service import SESSION_PREFIX, Service
+    from mnist_demo.service import Service
+    from mnist_demo.session import SESSION_PREFIX
 
     seen = {}
 

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from mnist_demo.registry import ModelRegistry
-from mnist_demo.service import PUBLIC_LIMITS, Service, VisitorSession
+from mnist_demo.service import Service
+from mnist_demo.session import PUBLIC_LIMITS, VisitorSession
 
 
 @pytest.fixture(scope="module")

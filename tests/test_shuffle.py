@@ -189,7 +189,8 @@ def test_results_file_lives_in_the_package() -> None:
 @pytest.fixture(scope="module")
 def shuffle_client():
     from mnist_demo.registry import ModelRegistry
-    from mnist_demo.service import Service, VisitorSession
+    from mnist_demo.service import Service
+    from mnist_demo.session import VisitorSession
     from ui import experiments_tab
 
     service = Service(ModelRegistry("cpu"))

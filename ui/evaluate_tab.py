@@ -11,7 +11,8 @@ from mnist_demo.models import CLASSIFIERS, get_spec
 from mnist_demo.plots import charts
 from mnist_demo.recorded_run import shipped_confusion
 from mnist_demo.registry import PEN_METRIC
-from mnist_demo.service import Service, VisitorSession
+from mnist_demo.service import Service
+from mnist_demo.session import VisitorSession
 
 from .common import on_open
 from .errors import friendly_errors

@@ -13,7 +13,8 @@ import gradio as gr
 
 from mnist_demo import explain
 from mnist_demo.plots import explain as plots_explain
-from mnist_demo.service import Service, VisitorSession
+from mnist_demo.service import Service
+from mnist_demo.session import VisitorSession
 
 from .common import EXAMPLE_NOTE, on_open, pad_or_example
 from .errors import friendly_errors

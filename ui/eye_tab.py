@@ -8,7 +8,8 @@ import gradio as gr
 import pandas as pd
 
 from mnist_demo.probes import robustness
-from mnist_demo.service import Service, VisitorSession
+from mnist_demo.service import Service
+from mnist_demo.session import VisitorSession
 
 from .common import DRAW_A_DIGIT, DRAW_FIRST, EXAMPLE_NOTE, on_open, pad_or_example, upscale
 from .errors import friendly_errors

@@ -12,7 +12,8 @@ import numpy as np
 from mnist_demo.data import load_mnist
 from mnist_demo.experiments import lstm_reader
 from mnist_demo.plots import sequence as plots_sequence
-from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
+from mnist_demo.service import Service
+from mnist_demo.session import SESSION_PREFIX, VisitorSession
 
 from .common import DRAW_A_DIGIT, DRAW_FIRST, EXAMPLE_NOTE, on_open, pad_or_example
 from .components import Number, Slider

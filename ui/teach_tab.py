@@ -13,7 +13,8 @@ import pandas as pd
 
 from mnist_demo.my_digits import CAPACITY, MyDigits
 from mnist_demo.personalize import HOLDOUT_FRACTION, TeachReport
-from mnist_demo.service import Service, VisitorSession
+from mnist_demo.service import Service
+from mnist_demo.session import VisitorSession
 from mnist_demo.teaching import (
     MAX_STEPS,
     before_after_rows,

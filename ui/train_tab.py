@@ -14,7 +14,8 @@ from mnist_demo.models import CLASSIFIERS, get_spec
 from mnist_demo.plots import charts
 from mnist_demo.plots import explain as plots_explain
 from mnist_demo.recorded_run import load_run
-from mnist_demo.service import Service, VisitorSession
+from mnist_demo.service import Service
+from mnist_demo.session import VisitorSession
 
 from .common import on_open, rendered
 from .components import Number, Slider

@@ -10,7 +10,8 @@ import gradio as gr
 import pandas as pd
 
 from mnist_demo.plots import trust as plots_trust
-from mnist_demo.service import Service, VisitorSession
+from mnist_demo.service import Service
+from mnist_demo.session import VisitorSession
 from mnist_demo.trust.attack import MAX_EPS
 from mnist_demo.trust.facade import Trust
 

@@ -11,7 +11,8 @@ import numpy as np
 from mnist_demo.background import TRAIN_NICE
 from mnist_demo.checkpoints import checkpoint_path
 from mnist_demo.plots import tsne as plots_tsne
-from mnist_demo.service import SESSION_PREFIX, Service, VisitorSession
+from mnist_demo.service import Service
+from mnist_demo.session import SESSION_PREFIX, VisitorSession
 
 from .common import on_open, upscale
 from .errors import friendly_errors

@@ -21,7 +21,8 @@ from .reject import RejectRule, Verdict, load_rule, verdict
 
 if TYPE_CHECKING:
     from ..drawing.preprocess import Preprocessed
-    from ..service import Service, VisitorSession
+    from ..service import Service
+    from ..session import VisitorSession
 
 
 @dataclass(frozen=True)
