@@ -73,6 +73,17 @@ def check_explain(app: AppPage) -> None:
         app.expect_image(sel)
 
 
+@tab_check("Trust", "trust")
+def check_trust(app: AppPage) -> None:
+    """The reliability diagram is there; "Fool it" attacks the drawing: the perturbed image, the smallest ε and
+    every model's answer on it."""
+    app.expect_image("#trust-reliability")
+    app.act("#trust-run")
+    app.expect_text("#trust-status", re.compile(r"smallest ε|No ε up to"))
+    app.expect_image("#trust-attack")
+    assert (n := app.table_rows("#trust-transfer", 2)) >= 2, f"{n} rows"
+
+
 @tab_check("Train", "train", mnist=True)
 def check_train(app: AppPage, epochs: float = 1, train_size: int = 3_000, stop: bool = False) -> None:
     """A short run: the loss curve grows while it trains; then either Stop (the partial model is still scored)
@@ -195,6 +206,8 @@ FIRST_CONTENT: dict[str, list[tuple[str, str, Any]]] = {
     "Model's eye": [("image", "#eye-steps", None), ("text", "#eye-message", re.compile(r"reads \*?\*?\d|reads \d"))],
     "Why this digit?": [("image", "#explain-top", None), ("image", "#explain-runner-up", None),
                         ("image", "#explain-acts", None)],
+    "Trust": [("image", "#trust-reliability", None), ("image", "#trust-attack", None),
+              ("table", "#trust-transfer", 2)],
     "Train": [("lines", "#loss-plot", None), ("lines", "#acc-plot", None), ("text", "#train-status", "recorded run")],
     "Teach it": [("text", "#teach-summary", re.compile(r"of 300"))],
     "Evaluate": [("table", "#compare-table", 2), ("text", "#eval-summary", "on the 10,000 test images")],

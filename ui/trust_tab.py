@@ -20,8 +20,8 @@ from .components import Slider
 from .errors import friendly_errors
 
 TRANSFER_COLS = ["model", "reads the clean drawing", "reads the perturbed image", "confidence", "fooled"]
-CAL_COLS = ["model", "temperature", "ECE MNIST test before (%)", "after (%)", "ECE unseen writers before (%)",
-            "after (%)"]
+CAL_COLS = ["model", "temperature", "ECE MNIST test before (%)", "ECE MNIST test after (%)",
+            "ECE unseen writers before (%)", "ECE unseen writers after (%)"]
 TARGETS = [("any other digit", "any"), *[(str(d), str(d)) for d in range(10)]]
 INTRO = ("**Confident is not the same as right.** A model's *confidence* is honest when, of all the answers it gives "
          "with 90 % confidence, 90 % are right. The diagram shows accuracy against confidence before and after "
@@ -29,8 +29,9 @@ INTRO = ("**Confident is not the same as right.** A model's *confidence* is hone
          "never changes, only how sure it sounds). The app shows the scaled probabilities everywhere.")
 REJECT_NOTE = ("**\"That's not a digit.\"** The Draw tab flags a drawing when it is unlike the training digits "
                "(its last-layer features are far from every digit's), the models disagree, or even the best guess "
-               "is unsure; the answer is still shown, greyed, with the reason. The threshold flags about 1 % of real "
-               "digits of the training writers; a star, a letter or a scribble is flagged most of the time.")
+               "is unsure; the answer is still shown, greyed, with the reason. Measured on writers no model saw: about "
+               "2–3 % of their real digits are flagged, and about 8 in 10 stars, letters, scribbles and crossed-out "
+               "digits (benchmarks/trust.py).")
 FOOL_INTRO = ("**Fool it.** The attack changes each of the 28×28 pixels the model sees by at most ε (FGSM's sign "
               "of the gradient, 10 PGD steps) to change its answer. Your drawing itself is never changed.")
 

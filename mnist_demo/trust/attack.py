@@ -22,7 +22,7 @@ from torch import nn
 
 MAX_EPS = 0.5  # beyond this a "perturbation" is a new drawing
 MAX_STEPS = 20
-SEARCH_EPS: tuple[float, ...] = tuple(round(0.01 * 1.25 ** k, 4) for k in range(18))  # 0.01 … 0.44, geometric
+SEARCH_EPS: tuple[float, ...] = tuple(round(0.01 * 1.4 ** k, 4) for k in range(12))  # 0.01 … 0.40, geometric
 
 
 def check_eps(eps: Any) -> float:
@@ -137,7 +137,7 @@ def attack(model: nn.Module, img28: np.ndarray, eps: Any, target: Any = None, in
         i = int(hits[0])
         hi, lo = grid[i], (grid[i - 1] if i else 0.0)
         min_eps, min_adv = hi, advs[1 + i, 0].cpu().numpy()
-        fine = [lo + (hi - lo) * f for f in (0.2, 0.4, 0.6, 0.8)]  # one more batch between the last miss and hit
+        fine = [lo + (hi - lo) * f for f in (0.25, 0.5, 0.75)]  # one more batch between the last miss and hit
         if fine[0] > 0:
             fa = pgd(model, img28, label, fine, steps, tgt, ink_only)
             ff = _fools(_probs(model, fa), label, tgt)
