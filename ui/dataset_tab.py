@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -15,34 +16,43 @@ from .components import Number
 from .errors import friendly_errors
 
 
+# Handlers: module-level, bound to the service in build_dataset_tab (functools.partial), testable without a server.
+@friendly_errors
+def example(service: Service, index: Any, progress: gr.Progress = gr.Progress()) -> tuple:
+    """Training image #index blown up, and its caption."""
+    progress(0.1, desc="Loading MNIST…")
+    tr = service.dataset(train=True)
+    i = as_whole(index, "index", 0, len(tr) - 1)
+    return upscale(tr.images[i].numpy(), 196), f"### Training image #{i}: label **{int(tr.labels[i])}**"
+
+
+@friendly_errors
+def grid(service: Service, seed: Any, progress: gr.Progress = gr.Progress()) -> Any:
+    """A seeded batch of 64 with labels, as torchvision's make_grid shows it."""
+    progress(0.1, desc="Loading MNIST…")
+    imgs, labels = service.random_batch(as_whole(seed, "seed", 0, 2**31 - 1), 64)
+    return charts.digit_grid(imgs / 255.0, [str(v) for v in labels], ncols=8,
+                             title="A batch of 64 (as torchvision's make_grid shows it), with labels")
+
+
+@friendly_errors
+def by_class(service: Service, digit: Any, page: Any) -> list:
+    """One page of 32 training images of `digit`."""
+    d = as_whole(digit, "digit", 0, 9)
+    p = as_whole(page, "page", 0, 200)
+    return [(upscale(img, 84), cap) for img, cap in service.class_examples(d, 32, 32 * p)]
+
+
+@friendly_errors
+def means(service: Service, progress: gr.Progress = gr.Progress()) -> Any:
+    """The mean image of each digit."""
+    progress(0.1, desc="Averaging 60,000 images…")
+    return charts.mean_digits(service.mean_images())
+
+
 def build_dataset_tab(service: Service, tab: gr.Tab | None = None) -> None:
     """Lay out the Dataset tab and wire its events; opening `tab` shows the example image."""
-
-    @friendly_errors
-    def example(index: Any, progress: gr.Progress = gr.Progress()) -> tuple:
-        progress(0.1, desc="Loading MNIST…")
-        tr = service.dataset(train=True)
-        i = as_whole(index, "index", 0, len(tr) - 1)
-        return upscale(tr.images[i].numpy(), 196), f"### Training image #{i}: label **{int(tr.labels[i])}**"
-
-    @friendly_errors
-    def grid(seed: Any, progress: gr.Progress = gr.Progress()) -> Any:
-        progress(0.1, desc="Loading MNIST…")
-        imgs, labels = service.random_batch(as_whole(seed, "seed", 0, 2**31 - 1), 64)
-        return charts.digit_grid(imgs / 255.0, [str(v) for v in labels], ncols=8,
-                                title="A batch of 64 (as torchvision's make_grid shows it), with labels")
-
-    @friendly_errors
-    def by_class(digit: Any, page: Any) -> list:
-        d = as_whole(digit, "digit", 0, 9)
-        p = as_whole(page, "page", 0, 200)
-        return [(upscale(img, 84), cap) for img, cap in service.class_examples(d, 32, 32 * p)]
-
-    @friendly_errors
-    def means(progress: gr.Progress = gr.Progress()) -> Any:
-        progress(0.1, desc="Averaging 60,000 images…")
-        return charts.mean_digits(service.mean_images())
-
+    example_, grid_, by_class_, means_ = (partial(fn, service) for fn in (example, grid, by_class, means))
     with gr.Row():
         with gr.Column(scale=1, min_width=240):
             index = Number(value=0, precision=0, label="Training image index (0–59,999)", elem_id="ds-index")
@@ -60,10 +70,10 @@ def build_dataset_tab(service: Service, tab: gr.Tab | None = None) -> None:
     gallery = gr.Gallery(label="Training images of this digit", columns=8, height=300, object_fit="contain")
     mean_btn = gr.Button("Mean image of each digit", elem_id="ds-means")
     mean_plot = gr.Plot(label="Means", show_label=False)
-    show.click(example, index, [img, caption], api_name="dataset_example", show_progress_on=[caption])
-    on_open(tab, example, index, [img, caption])
-    grid_btn.click(grid, seed, grid_plot, api_name="dataset_grid")
+    show.click(example_, index, [img, caption], api_name="dataset_example", show_progress_on=[caption])
+    on_open(tab, example_, index, [img, caption])
+    grid_btn.click(grid_, seed, grid_plot, api_name="dataset_grid")
     for trig in (digit.change, page.change):
-        trig(by_class, [digit, page], gallery, api_name=False)
-    digit_btn.click(by_class, [digit, page], gallery, api_name="dataset_class")
-    mean_btn.click(means, None, mean_plot, api_name="dataset_means")
+        trig(by_class_, [digit, page], gallery, api_name=False)
+    digit_btn.click(by_class_, [digit, page], gallery, api_name="dataset_class")
+    mean_btn.click(means_, None, mean_plot, api_name="dataset_means")

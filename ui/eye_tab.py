@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -24,39 +25,53 @@ STEP_NOTES = {
 }
 
 
+# Handlers: module-level, bound to the service in build_eye_tab (functools.partial), testable without a server.
+@friendly_errors
+def steps(service: Service, value: Any, name: str, crop: bool, thick: bool, fit: bool, centre: bool,
+          session: VisitorSession | None) -> tuple:
+    """The drawing's preprocessing steps with the chosen switches, and the model's answer on the result."""
+    reading = service.read_drawing(value, name, session, crop=crop, fit=fit, centre=centre, thickness=thick)
+    if reading is None:
+        return [], DRAW_A_DIGIT, DRAW_FIRST
+    pre = reading.pre
+    gallery = [(upscale(img, 168), STEP_NOTES.get(k, k)) for k, img in pre.steps.items()]
+    p = reading.predict()
+    off = [n for n, on in (("crop", crop), ("stroke width", thick), ("fit 20 px", fit), ("centre", centre))
+           if not on]
+    why = (f"With **{', '.join(off)}** switched off, {name} reads **{p.digit}** ({p.confidence:.1%}). "
+           "Switch the steps back on to see what each one fixes.") if off else (
+           f"All steps on: {name} reads **{p.digit}** ({p.confidence:.1%}); ink was {pre.polarity}.")
+    return gallery, p.as_dict(), why
+
+
+@friendly_errors
+def probe(service: Service, value: Any, session: VisitorSession | None) -> tuple:
+    """Every model's answer under each robustness probe of the drawing."""
+    models = {n: service.resolve(n, session)[0] for n in service.model_names(session)}
+    header, rows, inputs = robustness(models, value)
+    if not rows:
+        return pd.DataFrame(), [], DRAW_FIRST
+    kept = {h: sum("✓" in r[i + 1] for r in rows[1:]) for i, h in enumerate(header[1:])}
+    best = max(kept, key=kept.get)
+    msg = (f"Each probe changes your drawing, then every model reads it again. **{best}** kept its answer "
+           f"in {kept[best]} of {len(rows) - 1} probes.")
+    return pd.DataFrame(rows, columns=header), [(upscale(v, 112), k) for k, v in inputs.items()], msg
+
+
+@friendly_errors
+def opened(service: Service, value: Any, name: str, crop: bool, thick: bool, fit: bool, centre: bool,
+           session: VisitorSession | None) -> tuple:
+    """The steps for the drawing, or for the example 7 while the pad is blank."""
+    value, example = pad_or_example(service, value)
+    gallery_items, answer, why = steps(service, value, name, crop, thick, fit, centre, session)
+    return gallery_items, answer, (EXAMPLE_NOTE + "  \n" + why) if example else why
+
+
 def build_eye_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None) -> None:
     """Lay out the Model's-eye tab; it reads the Draw tab's pad (opening `tab` shows the steps for the drawing,
     or for an example 7 while the pad is blank)."""
     names = service.model_names()
-
-    @friendly_errors
-    def steps(value: Any, name: str, crop: bool, thick: bool, fit: bool, centre: bool,
-              session: VisitorSession | None) -> tuple:
-        reading = service.read_drawing(value, name, session, crop=crop, fit=fit, centre=centre, thickness=thick)
-        if reading is None:
-            return [], DRAW_A_DIGIT, DRAW_FIRST
-        pre = reading.pre
-        gallery = [(upscale(img, 168), STEP_NOTES.get(k, k)) for k, img in pre.steps.items()]
-        p = reading.predict()
-        off = [n for n, on in (("crop", crop), ("stroke width", thick), ("fit 20 px", fit), ("centre", centre))
-               if not on]
-        why = (f"With **{', '.join(off)}** switched off, {name} reads **{p.digit}** ({p.confidence:.1%}). "
-               "Switch the steps back on to see what each one fixes.") if off else (
-               f"All steps on: {name} reads **{p.digit}** ({p.confidence:.1%}); ink was {pre.polarity}.")
-        return gallery, p.as_dict(), why
-
-    @friendly_errors
-    def probe(value: Any, session: VisitorSession | None) -> tuple:
-        models = {n: service.resolve(n, session)[0] for n in service.model_names(session)}
-        header, rows, inputs = robustness(models, value)
-        if not rows:
-            return pd.DataFrame(), [], DRAW_FIRST
-        kept = {h: sum("✓" in r[i + 1] for r in rows[1:]) for i, h in enumerate(header[1:])}
-        best = max(kept, key=kept.get)
-        msg = (f"Each probe changes your drawing, then every model reads it again. **{best}** kept its answer "
-               f"in {kept[best]} of {len(rows) - 1} probes.")
-        return pd.DataFrame(rows, columns=header), [(upscale(v, 112), k) for k, v in inputs.items()], msg
-
+    steps_, probe_, opened_ = (partial(fn, service) for fn in (steps, probe, opened))
     gr.Markdown("What the models actually see: your drawing from the **Draw** tab, step by step. "
                 "Switch a step off to see why it matters.")
     with gr.Row():
@@ -83,16 +98,9 @@ def build_eye_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.
                                object_fit="contain")
     inputs = [pad, model, crop, thick, fit, centre, state]
     common = dict(concurrency_id="predict", concurrency_limit=4)
-    show.click(steps, inputs, [gallery, label, msg], api_name="eye_steps", **common)
+    show.click(steps_, inputs, [gallery, label, msg], api_name="eye_steps", **common)
     for box in (crop, thick, fit, centre, model):
-        box.change(steps, inputs, [gallery, label, msg], api_name=False, **common)
-    probe_btn.click(probe, [pad, state], [probe_table, probe_gallery, probe_msg], api_name="probe", **common)
+        box.change(steps_, inputs, [gallery, label, msg], api_name=False, **common)
+    probe_btn.click(probe_, [pad, state], [probe_table, probe_gallery, probe_msg], api_name="probe", **common)
 
-    @friendly_errors
-    def opened(value: Any, name: str, crop: bool, thick: bool, fit: bool, centre: bool,
-               session: VisitorSession | None) -> tuple:
-        value, example = pad_or_example(service, value)
-        gallery_items, answer, why = steps(value, name, crop, thick, fit, centre, session)
-        return gallery_items, answer, (EXAMPLE_NOTE + "  \n" + why) if example else why
-
-    on_open(tab, opened, inputs, [gallery, label, msg], concurrency_id="eye_open", concurrency_limit=2)
+    on_open(tab, opened_, inputs, [gallery, label, msg], concurrency_id="eye_open", concurrency_limit=2)

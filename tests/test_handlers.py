@@ -1,0 +1,51 @@
+"""Tab handlers are module-level functions of the service: called here directly, without a server (issue 19)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pytest
+
+from mnist_demo.registry import ModelRegistry
+from mnist_demo.service import Service
+from tests.support.data import needs_mnist
+from ui import dataset_tab
+
+
+@pytest.fixture(scope="module")
+def service() -> Service:
+    return Service(ModelRegistry("cpu"))
+
+
+@needs_mnist
+def test_dataset_handlers_answer_without_a_server(service: Service) -> None:
+    img, caption = dataset_tab.example(service, 7)
+    label = int(service.dataset(train=True).labels[7])
+    assert img.shape == (196, 196) and img.dtype == np.uint8 and img.max() == 255
+    assert caption == f"### Training image #7: label **{label}**"
+    page = dataset_tab.by_class(service, "3", 1)
+    assert len(page) == 32 and all(cap.startswith("#") for _, cap in page)
+    first = dataset_tab.by_class(service, "3", 0)
+    assert [c for _, c in first] != [c for _, c in page]  # page 1 is the next 32, not page 0 again
+
+
+def test_dataset_handlers_refuse_bad_values_with_a_message(service: Service) -> None:
+    with pytest.raises(gr.Error, match="whole number from 0 to 9"):
+        dataset_tab.by_class(service, "12", 0)
+    with pytest.raises(gr.Error, match="page must be a number"):
+        dataset_tab.by_class(service, "3", "next")
+
+
+def test_eye_handlers_read_the_drawing_without_a_server(service: Service) -> None:
+    from ui import eye_tab
+    from ui.common import example_pad
+
+    gallery, answer, why = eye_tab.steps(service, example_pad(), "lenet5", True, True, True, True, None)
+    assert [cap for _, cap in gallery][-1] == eye_tab.STEP_NOTES["model input"]
+    assert max(answer, key=answer.get) == "7" and "All steps on: lenet5 reads **7**" in why
+    _, _, off = eye_tab.steps(service, example_pad(), "lenet5", False, True, True, True, None)
+    assert off.startswith("With **crop** switched off")
+    blank = {"background": None, "layers": [], "composite": None}
+    assert eye_tab.steps(service, blank, "lenet5", True, True, True, True, None)[2].startswith("✏️")
+    with pytest.raises(gr.Error, match="unknown model"):
+        eye_tab.steps(service, example_pad(), "no_such_model", True, True, True, True, None)
