@@ -30,7 +30,7 @@ from pathlib import Path
 from _common import REPO, preflight
 
 from harness.browser import DESKTOP, AppPage, launch_browser, unavailable_reason
-from harness.server import free_port, wait_for_http
+from harness.server import free_port, stop, wait_for_http
 from harness.tab_checks import FIRST_CONTENT, MNIST_FIRST, expect_first_content
 
 
@@ -152,11 +152,7 @@ def one_run(browser, have_mnist: bool) -> dict:
         res["rss_after_tabs_mb"] = rss_mb(proc.pid)
     finally:
         page.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 20)
     return res
 
 

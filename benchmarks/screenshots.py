@@ -3,13 +3,13 @@
     python benchmarks/screenshots.py [--quick] [--out docs]
 
 Starts `python app.py` as a subprocess (the real launch: theme, CSS, queue), drives headless Debian Chromium
-with Playwright (see tests/browser_helpers.py; never `playwright install`), draws a 7 with the mouse and
+with Playwright (see harness/tab_checks.py; never `playwright install`), draws a 7 with the mouse and
 waits for the Draw tab to read it. Reported: seconds from launching the process to the app answering HTTP,
 to the pad being ready in the page, and to the first correct prediction; as the baseline measured in the
 same run, a second visitor on the now-running app (open the page → first correct prediction).
 
 Then one full-page PNG per tab at a desktop viewport (1280 px), each after doing what a visitor does first
-there (tests/browser_helpers.py TAB_CHECKS), plus the Draw tab at a phone width (390 px).
+there (harness/tab_checks.py TAB_CHECKS), plus the Draw tab at a phone width (390 px).
 --quick: only the Draw tab (desktop and phone), no other tab. The last line is JSON.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from _common import REPO, preflight
 
 from harness.browser import DESKTOP, MOBILE, AppPage, launch_browser, unavailable_reason
-from harness.server import free_port, wait_for_http
+from harness.server import free_port, stop, wait_for_http
 from harness.tab_checks import TAB_CHECKS, check_train
 
 SERVER_TIMEOUT_S = 300.0
@@ -130,17 +130,13 @@ def main() -> None:
                 shots.append(shoot(app, args.out / f"{check.slug}.png"))
                 print(f"{tab}: {time.perf_counter() - t0:.1f} s → {shots[-1]}")
             if missing:
-                print(f"no check (so no screenshot) for: {missing}; add a @tab_check in tests/browser_helpers.py")
+                print(f"no check (so no screenshot) for: {missing}; add a @tab_check in harness/tab_checks.py")
         except Exception:
             log.seek(0)
             print("---- app log (last 3000 characters) ----\n" + log.read()[-3000:])
             raise
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
             browser.close()
     print(f"{len(shots)} screenshots in {args.out}")
     print(json.dumps({

@@ -70,9 +70,14 @@ def serve(threads: int | None = None, public: bool = True, log: Path | None = No
         wait_for_http(url, proc, timeout_s=180)
         yield url, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         out.close()
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """Ask a server process to end (SIGTERM), and kill it when it has not within timeout_s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()

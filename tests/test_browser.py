@@ -1,6 +1,6 @@
 """End to end in a real browser: a visitor draws digits with the mouse, uses every tab, trains, animates.
 
-Headless Debian Chromium driven by Playwright (tests/browser_helpers.py); the app runs in-process.
+Headless Debian Chromium driven by Playwright (harness/tab_checks.py); the app runs in-process.
 Run only these:  python -m pytest -m browser
 They skip, saying how to enable them, without /usr/bin/chromium or the playwright package.
 Every wait is on a condition in the page (an answer from the app, a text, an image), never a sleep.
@@ -150,7 +150,7 @@ def test_every_tab_opens_with_content(browser: Any, app_url: str) -> None:
         app = AppPage(page).goto(app_url)
         names = app.tab_names()
         missing = [t for t in names if t not in FIRST_CONTENT]
-        assert not missing, f"no FIRST_CONTENT entry for the tab(s) {missing} (tests/browser_helpers.py)"
+        assert not missing, f"no FIRST_CONTENT entry for the tab(s) {missing} (harness/tab_checks.py)"
         app.page.evaluate("""() => { window.__clicks = 0; document.addEventListener('click', e => {
                                  if (e.target.closest('button:not([role=tab])')) window.__clicks++; }, true); }""")
         for tab in names:
@@ -183,9 +183,9 @@ def test_chinese_browser_sees_chinese_tab_names(browser: Any, app_url: str) -> N
 
 
 def test_every_tab_has_a_check(visitor: AppPage) -> None:
-    """A new tab gets its own small @tab_check in tests/browser_helpers.py (and so a screenshot)."""
+    """A new tab gets its own small @tab_check in harness/tab_checks.py (and so a screenshot)."""
     missing = [t for t in visitor.tab_names() if t not in TAB_CHECKS]
-    assert not missing, f"no browser check for the tab(s) {missing}: add a @tab_check in tests/browser_helpers.py"
+    assert not missing, f"no browser check for the tab(s) {missing}: add a @tab_check in harness/tab_checks.py"
 
 
 @pytest.mark.skipif(not HAVE_MNIST, reason="MNIST not found: set MNIST_DATA_DIR")
