@@ -209,3 +209,15 @@ def test_trust_figures_are_figures() -> None:
     img = np.zeros((28, 28))
     assert isinstance(plots_trust.attack_panels(img, img + 0.1, img + 0.2, ["a", "b", "c", "d"]), Figure)
     assert math.isfinite(rel["ece"])
+
+
+def test_both_attacks_in_one_batch_match_the_separate_ones() -> None:
+    """The Fool-it request searches the free and the ink-only attack in the same batches: same answers."""
+    model = _Tiny().eval()
+    img = np.zeros((28, 28), np.float32)
+    img[6:22, 12:16] = 1.0
+    both = atk.attacks(model, img, 0.2, modes=(False, True))
+    for res, ink in zip(both, (False, True)):
+        alone = atk.attack(model, img, 0.2, ink_only=ink)
+        assert (res.min_eps, res.digit, res.flipped) == (alone.min_eps, alone.digit, alone.flipped)
+        assert np.allclose(res.adversarial, alone.adversarial, atol=1e-6)

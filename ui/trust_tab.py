@@ -33,7 +33,7 @@ REJECT_NOTE = ("**\"That's not a digit.\"** The Draw tab flags a drawing when it
                "2–3 % of their real digits are flagged, and about 8 in 10 stars, letters, scribbles and crossed-out "
                "digits (benchmarks/trust.py).")
 FOOL_INTRO = ("**Fool it.** The attack changes each of the 28×28 pixels the model sees by at most ε (FGSM's sign "
-              "of the gradient, 10 PGD steps) to change its answer. Your drawing itself is never changed.")
+              "of the gradient, 8 PGD steps) to change its answer. Your drawing itself is never changed.")
 
 
 def _pct(x: float | None) -> float | None:
@@ -96,7 +96,7 @@ def build_trust_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: g
                     else f"No ε up to {MAX_EPS:g} fooled it into {goal}")
         ink_txt = (f"adding ink only: **{ink.min_eps:g}**" if ink.min_eps is not None
                    else f"adding ink only: not within ε ≤ {MAX_EPS:g}")
-        msg = f"{head}  \n{smallest}; {ink_txt} (searched in {r.ms + ink.ms:.0f} ms)."
+        msg = f"{head}  \n{smallest}; {ink_txt} (both searched in {r.ms:.0f} ms)."
         rows = []
         for n, p in out.transfer.items():
             was = int(out.before[n].argmax())

@@ -57,8 +57,9 @@ def _image(img28: Any) -> torch.Tensor:
 
 
 def pgd(model: nn.Module, img28: np.ndarray, label: int, eps: list[float] | tuple[float, ...], steps: int = 10,
-        target: int | None = None, ink_only: bool = False) -> torch.Tensor:
-    """Adversarial images (K, 1, 28, 28), one per ε, moving away from `label` (or towards `target`)."""
+        target: int | None = None, ink_only: bool | list[bool] = False) -> torch.Tensor:
+    """Adversarial images (K, 1, 28, 28), one per ε, moving away from `label` (or towards `target`); `ink_only`
+    for all rows or per row (one batch can hold both kinds of attack)."""
     if not 1 <= int(steps) <= MAX_STEPS:
         raise ValueError(f"steps must be from 1 to {MAX_STEPS}")
     dev = next(model.parameters()).device
@@ -70,7 +71,8 @@ def pgd(model: nn.Module, img28: np.ndarray, label: int, eps: list[float] | tupl
     sign = -1.0 if target is not None else 1.0  # targeted: descend the target's loss
     alpha = e if steps == 1 else 2.5 * e / steps
     delta = torch.zeros_like(x)
-    lo = torch.zeros_like(e) if ink_only else -e
+    ink = torch.tensor(ink_only if isinstance(ink_only, list) else [ink_only] * k, device=dev).view(-1, 1, 1, 1)
+    lo = torch.where(ink, torch.zeros_like(e), -e)
     was_training = model.training
     model.eval()
     try:
@@ -118,8 +120,15 @@ def _fools(probs: np.ndarray, label: int, target: int | None) -> np.ndarray:
 
 
 def attack(model: nn.Module, img28: np.ndarray, eps: Any, target: Any = None, ink_only: bool = False,
-           steps: int = 10) -> AttackResult:
-    """PGD at the visitor's ε, plus the smallest ε of SEARCH_EPS (refined by bisection) that flips the answer."""
+           steps: int = 8) -> AttackResult:
+    """PGD at the visitor's ε, plus the smallest ε of SEARCH_EPS (refined between the last miss and the first
+    hit) that flips the answer."""
+    return attacks(model, img28, eps, target, (ink_only,), steps)[0]
+
+
+def attacks(model: nn.Module, img28: np.ndarray, eps: Any, target: Any = None,
+            modes: tuple[bool, ...] = (False, True), steps: int = 8) -> list[AttackResult]:
+    """`attack` for each mode (False: any change, True: ink only), all searched in the same two batches."""
     t0 = time.perf_counter()
     eps_v, tgt = check_eps(eps), check_target(target)
     clean = _image(img28)
@@ -128,24 +137,34 @@ def attack(model: nn.Module, img28: np.ndarray, eps: Any, target: Any = None, in
     if tgt == label:
         raise ValueError(f"the model already reads {label}: pick another target digit")
     grid = [v for v in SEARCH_EPS if v <= MAX_EPS]
-    advs = pgd(model, img28, label, [eps_v, *grid], steps, tgt, ink_only)  # one batch: the chosen ε and the grid
+    row = [eps_v, *grid]  # per mode: the chosen ε, then the grid
+    advs = pgd(model, img28, label, row * len(modes), steps, tgt, [m for m in modes for _ in row])
     probs = _probs(model, advs)
     fooled = _fools(probs, label, tgt)
-    min_eps, min_adv = None, None
-    hits = np.nonzero(fooled[1:])[0]
-    if len(hits):
+    found: list[tuple[float | None, np.ndarray | None]] = []
+    fine_eps, fine_modes, fine_of = [], [], []
+    for k in range(len(modes)):
+        base = k * len(row)
+        hits = np.nonzero(fooled[base + 1:base + len(row)])[0]
+        if not len(hits):
+            found.append((None, None))
+            continue
         i = int(hits[0])
         hi, lo = grid[i], (grid[i - 1] if i else 0.0)
-        min_eps, min_adv = hi, advs[1 + i, 0].cpu().numpy()
-        fine = [lo + (hi - lo) * f for f in (0.25, 0.5, 0.75)]  # one more batch between the last miss and hit
-        if fine[0] > 0:
-            fa = pgd(model, img28, label, fine, steps, tgt, ink_only)
-            ff = _fools(_probs(model, fa), label, tgt)
-            if ff.any():
-                j = int(np.nonzero(ff)[0][0])
-                min_eps, min_adv = round(fine[j], 4), fa[j, 0].cpu().numpy()
-    return AttackResult(label, eps_v, advs[0, 0].cpu().numpy(), probs[0], bool(fooled[0]), min_eps, min_adv,
-                        (time.perf_counter() - t0) * 1000)
+        found.append((hi, advs[base + 1 + i, 0].cpu().numpy()))
+        for f in (0.25, 0.5, 0.75):  # one more batch between the last miss and the first hit
+            fine_eps.append(lo + (hi - lo) * f)
+            fine_modes.append(modes[k])
+            fine_of.append(k)
+    if fine_eps:
+        fa = pgd(model, img28, label, fine_eps, steps, tgt, fine_modes)
+        ff = _fools(_probs(model, fa), label, tgt)
+        for j in range(len(fine_eps) - 1, -1, -1):  # backwards: the smallest flipping ε of each mode wins
+            if ff[j]:
+                found[fine_of[j]] = (round(fine_eps[j], 4), fa[j, 0].cpu().numpy())
+    ms = (time.perf_counter() - t0) * 1000
+    return [AttackResult(label, eps_v, advs[k * len(row), 0].cpu().numpy(), probs[k * len(row)],
+                         bool(fooled[k * len(row)]), *found[k], ms) for k in range(len(modes))]
 
 
 def transfer(models: dict[str, nn.Module], adversarial: np.ndarray) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ from ..checkpoints import checkpoint_path
 from ..ensemble import ENSEMBLE
 from ..predict import Prediction, to_tensor
 from ..recorded_run import checkpoint_sha
-from .attack import AttackResult, attack, transfer
+from .attack import AttackResult, attacks, transfer
 from .calibration import CALIBRATION_PATH
 from .reject import RejectRule, Verdict, load_rule, verdict
 
@@ -110,8 +110,7 @@ class Trust:
         if pre is None:
             return None
         clean = pre.image.copy()
-        res = attack(model, clean, eps, target)
-        ink = attack(model, clean, eps, target, ink_only=True)
+        res, ink = attacks(model, clean, eps, target, (False, True))  # both searched in the same batches
         others = {n: self.registry.model(n) for n in self.registry.available()}
         if ENSEMBLE in self.registry.choices():
             others[ENSEMBLE] = self.registry.model(ENSEMBLE)
