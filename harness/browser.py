@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import page_js
+
 CHROMIUM = Path("/usr/bin/chromium")
 # Software WebGL (SwiftShader) for the pad's canvas: there is no GPU. Each mouse move costs a frame; with these
 # flags 20 moves took 4.2 s instead of 7.9 s with --disable-gpu on the busy 2-core box (one measurement).
@@ -85,77 +87,6 @@ def pen_mouse_strokes(strokes: tuple, step_frac: float = 0.04) -> list[list[tupl
             for s in placed]
 
 
-# JS: how many queued events one trigger starts (its handlers and their .then/.success chains).
-_EVENTS_JS = """([elemId, event]) => {
-  const cfg = window.gradio_config;
-  const ids = new Set(cfg.components.filter(c => c.props && c.props.elem_id === elemId).map(c => c.id));
-  if (!ids.size) throw new Error('no component with elem_id ' + elemId);
-  const deps = cfg.dependencies;
-  let chain = deps.filter(d => d.targets.some(t => ids.has(t[0]) && t[1] === event));
-  const seen = new Set(chain.map(d => d.id));
-  for (let i = 0; i < chain.length; i++) {
-    for (const d of deps) {
-      if (d.trigger_after === chain[i].id && !seen.has(d.id)) { seen.add(d.id); chain.push(d); }
-    }
-  }
-  return chain.filter(d => d.backend_fn && d.queue !== false).length;
-}"""
-
-
-# JS: record every distinct drawing of a gr.LinePlot's lines (Vega SVG path data) from now on, so a test sees
-# each frame of a stream however fast it runs, without polling.
-_WATCH_LINES_JS = """sel => {
-  const el = document.querySelector(sel);
-  if (!el) throw new Error('no element ' + sel);
-  const seen = (window.__lines = window.__lines || {});
-  const rec = (seen[sel] = []);
-  const log = ((window.__lineLog = window.__lineLog || {})[sel] = {t0: performance.now(), at: [], svgs: 0});
-  const snap = () => {
-    const d = [...el.querySelectorAll('svg g.mark-line path')].map(p => p.getAttribute('d') || '').join('|');
-    if (d && rec[rec.length - 1] !== d) { rec.push(d); log.at.push(Math.round(performance.now() - log.t0)); }
-  };
-  snap();
-  new MutationObserver(ms => {
-    for (const m of ms) for (const n of m.addedNodes) if (n.nodeName === 'svg') log.svgs++;  // a new chart
-    snap();
-  }).observe(el, {subtree: true, childList: true, attributes: true});
-}"""
-# JS: when (ms after watch_lines) each drawing appeared, and how many times the chart's svg was created.
-_LINE_LOG_JS = """sel => (window.__lineLog || {})[sel] || null"""
-# JS: the point counts (path vertices) of each recorded drawing.
-_LINE_COUNTS_JS = """sel => ((window.__lines || {})[sel] || []).map(d => (d.match(/[ML]/g) || []).length)"""
-
-# JS: every tab a visitor uses, in layout order, as [label, the label of the section tab holding it (or null)];
-# sections are the tabs that hold tabs. From the page's config: a section's tabs are not in the DOM until opened.
-_TAB_TREE_JS = """() => {
-  const cfg = window.gradio_config;
-  const byId = new Map(cfg.components.map(c => [c.id, c]));
-  const label = c => {  // a translatable label is '__i18n__{"key": ...}': its key is the English name (ui/i18n.py)
-    const l = c.props && c.props.label;
-    if (typeof l !== 'string') return (l && l.key) || '';
-    return l.startsWith('__i18n__') ? JSON.parse(l.slice(8)).key : l;
-  };
-  const isTab = n => { const c = byId.get(n.id); return !!c && c.type === 'tabitem'; };
-  const holdsTabs = n => (n.children || []).some(ch => isTab(ch) || holdsTabs(ch));
-  const out = [];
-  const walk = (n, section) => {
-    if (isTab(n) && !holdsTabs(n)) { out.push([label(byId.get(n.id)), section]); return; }
-    const here = isTab(n) ? label(byId.get(n.id)) : section;
-    for (const ch of n.children || []) walk(ch, here);
-  };
-  walk(cfg.layout, null);
-  return out;
-}"""
-
-# JS: is the pad's canvas the topmost element at a point? (A stuck progress overlay covers it.)
-_PAD_FREE_JS = """([x, y]) => { const e = document.elementFromPoint(x, y);
-  return !!e && e.tagName === 'CANVAS' && !!e.closest('#pad'); }"""
-_ELEMENT_AT_JS = """([x, y]) => { const e = document.elementFromPoint(x, y); if (!e) return 'nothing';
-  const box = e.closest('[data-testid=status-tracker]');
-  return (box ? 'a progress overlay (status tracker) showing ' + JSON.stringify(box.innerText.trim()) + ': ' : '')
-    + e.tagName.toLowerCase() + (e.id ? '#' + e.id : ''); }"""
-
-
 class AppError(AssertionError):
     """The app showed an error message (a gr.Error toast) while the test waited for an answer."""
 
@@ -206,7 +137,7 @@ class AppPage:
         """How many queued events `event` on the component `elem_id` starts (from the page's config)."""
         key = (elem_id, event)
         if key not in self._events:
-            self._events[key] = int(self.page.evaluate(_EVENTS_JS, [elem_id, event]))
+            self._events[key] = int(self.page.evaluate(page_js.EVENTS_JS, [elem_id, event]))
         return self._events[key]
 
     def error_text(self) -> str | None:
@@ -240,7 +171,7 @@ class AppPage:
     # ---------- tabs ----------
     def tab_tree(self) -> list[tuple[str, str | None]]:
         """(tab label, label of the section holding it or None) for every tab a visitor uses, in order."""
-        return [(name, section) for name, section in self.page.evaluate(_TAB_TREE_JS)]
+        return [(name, section) for name, section in self.page.evaluate(page_js.TAB_TREE_JS)]
 
     def tab_names(self) -> list[str]:
         """The labels of every tab (not the sections), in order, whether or not its section is open."""
@@ -327,12 +258,12 @@ class AppPage:
         self.drawn = digit
 
     def _element_at(self, x: float, y: float) -> str:
-        return str(self.page.evaluate(_ELEMENT_AT_JS, [x, y]))
+        return str(self.page.evaluate(page_js.ELEMENT_AT_JS, [x, y]))
 
     def expect_pad_uncovered(self, x: float, y: float, timeout_s: float = 30.0) -> None:
         """Wait until the pad's canvas (not a loading overlay) is what a click at (x, y) reaches."""
         try:
-            self.page.wait_for_function(_PAD_FREE_JS, arg=[x, y], timeout=timeout_s * 1000)
+            self.page.wait_for_function(page_js.PAD_FREE_JS, arg=[x, y], timeout=timeout_s * 1000)
         except Exception as exc:
             if "Timeout" not in type(exc).__name__:
                 raise
@@ -380,21 +311,22 @@ class AppPage:
 
     def watch_lines(self, selector: str) -> None:
         """Start recording every distinct drawing of the gr.LinePlot under `selector` (see line_counts)."""
-        self.page.evaluate(_WATCH_LINES_JS, selector)
+        self.page.evaluate(page_js.WATCH_LINES_JS, selector)
 
     def line_counts(self, selector: str) -> list[int]:
         """Points drawn in each distinct drawing of a watched gr.LinePlot, in order."""
-        return [int(n) for n in self.page.evaluate(_LINE_COUNTS_JS, selector)]
+        return [int(n) for n in self.page.evaluate(page_js.LINE_COUNTS_JS, selector)]
 
     def line_log(self, selector: str) -> dict | None:
         """{'at': ms after watch_lines of each distinct drawing, 'svgs': charts created} for a watched plot."""
-        return self.page.evaluate(_LINE_LOG_JS, selector)
+        return self.page.evaluate(page_js.LINE_LOG_JS, selector)
 
     def wait_for_line_growth(self, selector: str, timeout_s: float = TIMEOUT_S, skip: int = 0) -> None:
         """Wait until a watched gr.LinePlot has been drawn with more points than its first non-empty drawing
         (after the first `skip` drawings: e.g. the recorded run the Train tab shows before a visitor's own)."""
         self.page.wait_for_function(
-            f"""() => {{ const c = ({_LINE_COUNTS_JS})({json.dumps(selector)}).slice({int(skip)}).filter(n => n > 0);
+            f"""() => {{ const c = ({page_js.LINE_COUNTS_JS})({json.dumps(selector)})
+                                   .slice({int(skip)}).filter(n => n > 0);
                         return c.length > 1 && c[c.length - 1] > c[0]; }}""", timeout=timeout_s * 1000)
 
     def table_rows(self, selector: str, at_least: int = 1, timeout_s: float = 10) -> int:
