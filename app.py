@@ -45,7 +45,7 @@ TITLE = "MNIST playground"
 CSS = """
 #seen img { image-rendering: pixelated; }
 #pad { max-width: 420px; margin: 0 auto; }
-#label.not-a-digit { opacity: 0.45; filter: grayscale(1); }  /* the Draw tab's answer to a non-digit */
+.gradio-container:has(#draw-message .not-a-digit) #label { opacity: 0.45; filter: grayscale(1); }  /* #21 */
 """
 
 # The top-level sections, Draw first: (name, key of its one-line purpose in ui/i18n.py); their tabs are laid

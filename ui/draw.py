@@ -36,7 +36,7 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
     def details(value: Any, model: str, session: VisitorSession) -> tuple:
         pre, main, every = service.predict(value, model, session)
         if pre is None or main is None:
-            return (gr.Label(DRAW_A_DIGIT, elem_classes=[]), pd.DataFrame(columns=TABLE_COLS), None, None,
+            return (DRAW_A_DIGIT, pd.DataFrame(columns=TABLE_COLS), None, None,
                     "✏️ **Draw a digit** on the pad: one finished stroke is enough to get a first guess.")
         rows = []
         for p in every:
@@ -46,15 +46,15 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
         verdict = trust.verdict(pre, every)  # None without a committed reject rule
         if verdict is not None and verdict.flagged:  # the answer stays, greyed, with the reason (issue 21)
             head = "This doesn't look like a digit" if verdict.unlike_digits else "Not sure this is a digit"
-            msg = (f"🤔 **{head}**: {verdict.reason}. Its greyed-out best guess: {main.model} says {main.digit} "
+            # The span greys the Top-3 answer (app.py's CSS): the /draw API's outputs keep their plain values.
+            msg = (f'<span class="not-a-digit">🤔</span> **{head}**: {verdict.reason}. Its greyed-out best guess: '
+                   f"{main.model} says {main.digit} "
                    f"({main.confidence:.1%}); {agree} of {len(rows)} models agree. The **Trust** tab explains.")
         else:
             msg = (f"**{main.model}** reads a **{main.digit}** ({main.confidence:.1%}). "
                    f"{agree} of {len(rows)} models agree.")
-        flagged = ["not-a-digit"] if verdict is not None and verdict.flagged else []
         fig = charts.probability_bars([p.model for p in every], [p.probs for p in every])
-        return (gr.Label(main.as_dict(), elem_classes=flagged), pd.DataFrame(rows, columns=TABLE_COLS), fig,
-                upscale(pre.image), msg)
+        return (main.as_dict(), pd.DataFrame(rows, columns=TABLE_COLS), fig, upscale(pre.image), msg)
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=300):
@@ -90,7 +90,7 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
     model_dd.change(details, [pad, model_dd, state], outs, api_name=False, **common)
 
     def clear() -> tuple:
-        return (blank_pad(), gr.Label(DRAW_A_DIGIT, elem_classes=[]), pd.DataFrame(columns=TABLE_COLS), None, None,
+        return (blank_pad(), DRAW_A_DIGIT, pd.DataFrame(columns=TABLE_COLS), None, None,
                 "✏️ **Draw a digit** on the pad.")
 
     # No progress overlay: with queue=False gradio can leave one stuck on the pad, which then swallows
