@@ -221,3 +221,41 @@ def test_both_attacks_in_one_batch_match_the_separate_ones() -> None:
         alone = atk.attack(model, img, 0.2, ink_only=ink)
         assert (res.min_eps, res.digit, res.flipped) == (alone.min_eps, alone.digit, alone.flipped)
         assert np.allclose(res.adversarial, alone.adversarial, atol=1e-6)
+
+
+# ---------- the Fool-it endpoint, as a stranger calls it ----------
+@pytest.fixture(scope="module")
+def fool_client():
+    from mnist_demo.service import Service
+    from tests.support.apps import tab_client
+    from ui.trust_tab import build_trust_tab
+
+    service = Service(ModelRegistry("cpu"))
+    with tab_client(lambda st, pad: build_trust_tab(service, st, pad)) as client:
+        yield client
+
+
+def test_fool_it_endpoint_attacks_a_drawing_and_lists_every_model(fool_client, tmp_path) -> None:
+    from tests.support.apps import lines_pad
+
+    seven = lines_pad(tmp_path, [(78, 62, 200, 58), (200, 58, 130, 228)])
+    fig, msg, table = fool_client.predict(seven, "simple_cnn", 0.3, "any", api_name="/fool")
+    assert "smallest ε" in msg or "No ε up to" in msg, msg
+    assert fig and len(table["data"]) >= 7  # every committed model (and the ensemble) on the perturbed image
+
+
+@pytest.mark.parametrize("eps", ["nan", "abc", "inf", 5, -1])
+def test_fool_it_refuses_bad_eps_with_a_clear_message(fool_client, tmp_path, eps) -> None:
+    from gradio_client.exceptions import AppError
+
+    from tests.support.apps import lines_pad
+
+    seven = lines_pad(tmp_path, [(78, 62, 200, 58), (200, 58, 130, 228)])
+    with pytest.raises(AppError, match="ε|must be|number|minimum|maximum"):
+        fool_client.predict(seven, "simple_cnn", eps, "any", api_name="/fool")
+
+
+def test_the_attack_queue_has_a_public_budget() -> None:
+    import app
+
+    assert app.QUEUE_BUDGETS["attack"].per_client == 1 and app.QUEUE_BUDGETS["attack"].waiting <= 16
