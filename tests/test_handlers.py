@@ -49,3 +49,17 @@ def test_eye_handlers_read_the_drawing_without_a_server(service: Service) -> Non
     assert eye_tab.steps(service, blank, "lenet5", True, True, True, True, None)[2].startswith("✏️")
     with pytest.raises(gr.Error, match="unknown model"):
         eye_tab.steps(service, example_pad(), "no_such_model", True, True, True, True, None)
+
+
+@needs_mnist
+def test_lstm_handlers_read_without_a_server(service: Service) -> None:
+    from ui import lstm_tab
+    from ui.common import example_pad
+
+    image, label, heat, text, row, reading = lstm_tab.read_drawing(service, example_pad(), "lstm", None)
+    assert row == 28 and reading["probs"].shape == (28, 10) and max(label, key=label.get) == "7"
+    assert text.startswith("Your drawing: the LSTM reads a **7**")
+    img, lab = lstm_tab.at_row(5, reading)
+    assert lab == {str(d): float(p) for d, p in enumerate(reading["probs"][4])}  # the answer after row 5
+    with pytest.raises(gr.Error, match="no LSTM model is available"):
+        lstm_tab.read_drawing(service, example_pad(), "", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -34,6 +35,87 @@ def _reading_text(probs: np.ndarray, what: str) -> str:
             else f"but never reaches {r.threshold:.0%}")
     return (f"{what}: the LSTM reads a **{r.digit}** ({r.confidence:.1%}) after all 28 rows. It settles on it "
             f"after row **{r.settled_row}** {sure}. Drag the row slider or press **Play** to watch it read.")
+
+
+# Handlers: module-level, bound to the service in build_lstm_tab (functools.partial), testable without a server.
+def refresh(service: Service, session: VisitorSession | None, current: str | None) -> Any:
+    """The LSTM models this visitor may pick (the committed one and their own), keeping the current one."""
+    choices = _lstm_names(service, session)
+    return gr.update(choices=choices, value=current if current in choices else (choices[0] if choices else None))
+
+
+def resolve(service: Service, name: str | None, session: VisitorSession | None) -> Any:
+    """The chosen LSTM, or a message saying how to get one."""
+    if not name:
+        raise ValueError("no LSTM model is available: train one on the Train tab "
+                         "(or rebuild the committed one with python -m mnist_demo.train --model lstm)")
+    return service.resolve(name, session)[0]
+
+
+def show(img: np.ndarray, probs: np.ndarray, text: str) -> tuple:
+    """The reading's outputs: the input with all rows read, the final answer, the per-row heat map."""
+    return (plots_sequence.row_highlight(img, 28), _label(probs[-1]),
+            plots_sequence.rows_heatmap(probs), text, 28, {"image": img, "probs": probs})
+
+
+@friendly_errors
+def read_drawing(service: Service, value: Any, name: str, session: VisitorSession | None) -> tuple:
+    """The LSTM's answer after each row of the drawing."""
+    resolve(service, name, session)  # the LSTM reader's own message when none is available
+    reading = service.read_drawing(value, name, session)
+    if reading is None:
+        return None, DRAW_A_DIGIT, None, DRAW_FIRST, 28, None
+    pre = reading.pre
+    probs = lstm_reader.row_probabilities(reading.model, pre.image)
+    return show(pre.image, probs, _reading_text(probs, "Your drawing"))
+
+
+@friendly_errors
+def read_test_digit(service: Service, i: Any, name: str, session: VisitorSession | None) -> tuple:
+    """The LSTM's answer after each row of test image #i."""
+    net = resolve(service, name, session)
+    img, true = lstm_reader.pick_test_digit(load_mnist(train=False), i)
+    probs = lstm_reader.row_probabilities(net, img)
+    return show(img, probs, _reading_text(probs, f"Test image #{int(i)} (a {true})"))
+
+
+def at_row(r: Any, rd: dict | None) -> tuple:
+    """The input and the answer after `r` rows of the last reading."""
+    if not rd:
+        return gr.update(), gr.update()
+    k = int(min(max(int(float(r or 0)), 0), 28))
+    probs = rd["probs"][k - 1] if k else np.full(10, 0.1)
+    return plots_sequence.row_highlight(rd["image"], k), _label(probs)
+
+
+def play_rows(rd: dict | None) -> Iterator[tuple]:
+    """Rows 1 to 28 one after another, as an animation."""
+    if not rd:
+        raise gr.Error("Read a drawing or a test digit first.")
+    for k in range(1, 29):
+        img, lab = at_row(k, rd)
+        yield img, lab, k
+        time.sleep(0.12)
+
+
+@friendly_errors
+def accuracy_curve(service: Service, name: str, session: VisitorSession | None) -> tuple:
+    """Test accuracy if the LSTM had to answer after k rows, k = 1..28."""
+    net = resolve(service, name, session)
+    test = load_mnist(train=False)
+    acc = lstm_reader.accuracy_by_rows(net, test)
+    half = int(np.argmax(acc >= 0.5)) + 1 if (acc >= 0.5).any() else None
+    text = (f"With all 28 rows **{name}** scores {acc[-1]:.2%}; after 14 rows (the top half) {acc[13]:.2%}"
+            + (f"; it passes 50% after {half} rows." if half else "."))
+    return plots_sequence.k_rows_accuracy(acc, len(test)), text
+
+
+@friendly_errors
+def opened(service: Service, value: Any, name: str, session: VisitorSession | None) -> tuple:
+    """The reading of the drawing, or of the example 7 while the pad is blank."""
+    value, example = pad_or_example(service, value)
+    out = read_drawing(service, value, name, session)
+    return (*out[:3], EXAMPLE_NOTE + "  \n" + out[3], *out[4:]) if example else out
 
 
 def build_lstm_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None) -> None:
@@ -69,79 +151,20 @@ def build_lstm_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr
     acc_text = gr.Markdown(elem_id="lstm-acc-text")
     acc_plot = gr.Plot(label="Accuracy vs rows read", show_label=False, elem_id="lstm-acc")
 
-    def refresh(session: VisitorSession | None, current: str | None) -> Any:
-        choices = _lstm_names(service, session)
-        return gr.update(choices=choices, value=current if current in choices else (choices[0] if choices else None))
+    refresh_, read_drawing_, read_test_digit_, accuracy_curve_, opened_ = (
+        partial(fn, service) for fn in (refresh, read_drawing, read_test_digit, accuracy_curve, opened))
 
-    model.focus(refresh, [state, model], model, api_name=False, queue=False)
-
-    def resolve(name: str | None, session: VisitorSession | None) -> Any:
-        if not name:
-            raise ValueError("no LSTM model is available: train one on the Train tab "
-                             "(or rebuild the committed one with python -m mnist_demo.train --model lstm)")
-        return service.resolve(name, session)[0]
-
-    def show(img: np.ndarray, probs: np.ndarray, text: str) -> tuple:
-        return (plots_sequence.row_highlight(img, 28), _label(probs[-1]),
-                plots_sequence.rows_heatmap(probs), text, 28, {"image": img, "probs": probs})
-
-    @friendly_errors
-    def read_drawing(value: Any, name: str, session: VisitorSession | None) -> tuple:
-        resolve(name, session)  # the LSTM reader's own message when none is available
-        reading = service.read_drawing(value, name, session)
-        if reading is None:
-            return None, DRAW_A_DIGIT, None, DRAW_FIRST, 28, None
-        pre = reading.pre
-        probs = lstm_reader.row_probabilities(reading.model, pre.image)
-        return show(pre.image, probs, _reading_text(probs, "Your drawing"))
-
-    @friendly_errors
-    def read_test_digit(i: Any, name: str, session: VisitorSession | None) -> tuple:
-        net = resolve(name, session)
-        img, true = lstm_reader.pick_test_digit(load_mnist(train=False), i)
-        probs = lstm_reader.row_probabilities(net, img)
-        return show(img, probs, _reading_text(probs, f"Test image #{int(i)} (a {true})"))
-
-    def at_row(r: Any, rd: dict | None) -> tuple:
-        if not rd:
-            return gr.update(), gr.update()
-        k = int(min(max(int(float(r or 0)), 0), 28))
-        probs = rd["probs"][k - 1] if k else np.full(10, 0.1)
-        return plots_sequence.row_highlight(rd["image"], k), _label(probs)
-
-    def play_rows(rd: dict | None) -> Iterator[tuple]:
-        if not rd:
-            raise gr.Error("Read a drawing or a test digit first.")
-        for k in range(1, 29):
-            img, lab = at_row(k, rd)
-            yield img, lab, k
-            time.sleep(0.12)
-
-    @friendly_errors
-    def accuracy_curve(name: str, session: VisitorSession | None) -> tuple:
-        net = resolve(name, session)
-        test = load_mnist(train=False)
-        acc = lstm_reader.accuracy_by_rows(net, test)
-        half = int(np.argmax(acc >= 0.5)) + 1 if (acc >= 0.5).any() else None
-        text = (f"With all 28 rows **{name}** scores {acc[-1]:.2%}; after 14 rows (the top half) {acc[13]:.2%}"
-                + (f"; it passes 50% after {half} rows." if half else "."))
-        return plots_sequence.k_rows_accuracy(acc, len(test)), text
+    model.focus(refresh_, [state, model], model, api_name=False, queue=False)
 
     reading_outs = [image, label, heat, message, row, reading]
     common = dict(concurrency_id="lstm", concurrency_limit=4, show_progress="minimal")
-    read_pad.click(read_drawing, [pad, model, state], reading_outs, api_name="lstm_read", **common)
+    read_pad.click(read_drawing_, [pad, model, state], reading_outs, api_name="lstm_read", **common)
 
-    @friendly_errors
-    def opened(value: Any, name: str, session: VisitorSession | None) -> tuple:
-        value, example = pad_or_example(service, value)
-        out = read_drawing(value, name, session)
-        return (*out[:3], EXAMPLE_NOTE + "  \n" + out[3], *out[4:]) if example else out
-
-    on_open(tab, opened, [pad, model, state], reading_outs, concurrency_id="lstm", concurrency_limit=4)
-    read_test.click(read_test_digit, [index, model, state], reading_outs, api_name="lstm_read_test", **common)
+    on_open(tab, opened_, [pad, model, state], reading_outs, concurrency_id="lstm", concurrency_limit=4)
+    read_test.click(read_test_digit_, [index, model, state], reading_outs, api_name="lstm_read_test", **common)
     row.input(at_row, [row, reading], [image, label], api_name="lstm_row", trigger_mode="always_last",
               show_progress="hidden")
     play.click(play_rows, reading, [image, label, row], api_name="lstm_play", show_progress="hidden",
                concurrency_id="lstm_play", concurrency_limit=8)
-    acc_btn.click(accuracy_curve, [model, state], [acc_plot, acc_text], api_name="lstm_accuracy",
+    acc_btn.click(accuracy_curve_, [model, state], [acc_plot, acc_text], api_name="lstm_accuracy",
                   show_progress_on=[acc_text], **{k: v for k, v in common.items() if k != "show_progress"})
