@@ -13,9 +13,11 @@ from mnist_demo.recorded_run import shipped_confusion
 from mnist_demo.registry import PEN_METRIC
 from mnist_demo.service import Service
 from mnist_demo.session import VisitorSession
+from mnist_demo.trust.facade import Trust
 
 from .common import on_open
 from .errors import friendly_errors
+from .trust_tab import reliability_figure
 
 COMPARE_COLS = ["model", "seed", "params", "MNIST test accuracy (%)", "real pen, unseen writers (%)",
                 "inference ms/image", "recipe"]
@@ -75,6 +77,8 @@ def build_evaluate_tab(service: Service, state: gr.State, tab: gr.Tab | None = N
     with gr.Row():
         per_class = gr.Plot(label="Accuracy per digit", show_label=False)
         confusion = gr.Plot(label="Confusion matrix", show_label=False)
+    # Is its confidence honest? (issue 21; shipped by python -m mnist_demo.trust.fit, more on the Trust tab)
+    calibration = gr.Plot(label="Reliability diagram", show_label=False, elem_id="eval-calibration")
     with gr.Row():
         grid = gr.Plot(label="The seed's 2×5 'Prediction: d' grid", show_label=False)
         gallery = gr.Gallery(label="Most confident mistakes (true → predicted · confidence)", columns=5,
@@ -102,6 +106,11 @@ def build_evaluate_tab(service: Service, state: gr.State, tab: gr.Tab | None = N
         conf_fig = charts.confusion_matrix(np.asarray(conf)) if conf is not None else None
         return text, charts.per_class_bars(per), conf_fig, table_df, ranking
 
+    trust = Trust(service)
+    on_open(tab, lambda name: reliability_figure(trust, name), model, calibration, concurrency_id="evaluate_open",
+            concurrency_limit=2)
+    model.change(lambda name: reliability_figure(trust, name), model, calibration, api_name=False,
+                 concurrency_id="evaluate_open", concurrency_limit=2, show_progress="hidden")
     on_open(tab, recorded, [model, summary], [summary, per_class, confusion, table, ranking],
             concurrency_id="evaluate_open", concurrency_limit=2)
     go.click(run, [model, state], [summary, per_class, confusion, gallery, grid], api_name="evaluate",

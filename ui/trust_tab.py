@@ -40,6 +40,18 @@ def _pct(x: float | None) -> float | None:
     return None if x is None else round(100 * x, 2)
 
 
+def reliability_figure(trust: Trust, name: str) -> Any:
+    """The reliability diagram (MNIST test, unseen writers; before and after scaling) of a model, or None."""
+    entry = trust.calibration(name) if name else None
+    if entry is None:
+        return None
+    splits = entry.get("splits", {})
+    panels = [(splits.get("test", "MNIST test set"), entry["test"]["before"], entry["test"]["after"]),
+              (splits.get("pen", "unseen writers' pen digits"), entry["pen"]["before"], entry["pen"]["after"])]
+    return plots_trust.reliability_diagram(panels, title=f"{name}: is its confidence honest? Before and after "
+                                                         "temperature scaling")
+
+
 def build_trust_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None) -> None:
     """Lay out the Trust tab; `pad` is the Draw tab's sketchpad. Opening `tab` shows the best model's reliability
     diagram and an attack on the drawing (or the example 7)."""
@@ -53,9 +65,6 @@ def build_trust_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: g
         entry = trust.calibration(name) if name else None
         if entry is None:
             return None, "No calibration recorded for this model (run `python -m mnist_demo.trust.fit`).", _cal_table()
-        splits = entry.get("splits", {})
-        panels = [(splits.get("test", "MNIST test set"), entry["test"]["before"], entry["test"]["after"]),
-                  (splits.get("pen", "unseen writers' pen digits"), entry["pen"]["before"], entry["pen"]["after"])]
         t = entry.get("temperature")
         what = (f"temperature **{t:.2f}**" if t else "the average of its members' scaled probabilities")
         note = (f"**{name}**: {what}. ECE (expected calibration error, the average gap between confidence and "
@@ -64,8 +73,7 @@ def build_trust_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: g
                 f"{entry['pen']['before']['ece']:.2%} → **{entry['pen']['after']['ece']:.2%}**.")
         if entry.get("stale"):
             note += " ⚠️ Recorded for an older checkpoint file."
-        fig = plots_trust.reliability_diagram(panels, title=f"{name}: reliability before and after scaling")
-        return fig, note, _cal_table()
+        return reliability_figure(trust, name), note, _cal_table()
 
     def _cal_table() -> pd.DataFrame:
         rows = []
