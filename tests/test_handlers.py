@@ -63,3 +63,16 @@ def test_lstm_handlers_read_without_a_server(service: Service) -> None:
     assert lab == {str(d): float(p) for d, p in enumerate(reading["probs"][4])}  # the answer after row 5
     with pytest.raises(gr.Error, match="no LSTM model is available"):
         lstm_tab.read_drawing(service, example_pad(), "", None)
+
+
+def test_explain_handlers_explain_without_a_server(service: Service) -> None:
+    from mnist_demo import explain
+    from ui import explain_tab
+    from ui.common import example_pad
+
+    cache = explain.ExplainCache(size=4)
+    msg, probs, top, runner_up = explain_tab.run_explain(service, cache, example_pad(), "lenet5", "gradient", None)
+    assert msg.startswith("**lenet5** reads a **7**") and "computed in" in msg
+    again = explain_tab.run_explain(service, cache, example_pad(), "lenet5", "gradient", None)[0]
+    assert "Maps from the cache" in again  # the tab's own cache answered
+    assert explain_tab.run_explain(service, cache, None, "lenet5", "gradient", None)[0] == explain_tab.NO_DRAWING
