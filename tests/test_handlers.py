@@ -58,8 +58,10 @@ def test_lstm_handlers_read_without_a_server(service: Service) -> None:
 
     image, label, heat, text, row, reading = lstm_tab.read_drawing(service, example_pad(), "lstm", None)
     assert row == 28 and reading["probs"].shape == (28, 10) and max(label, key=label.get) == "7"
+    assert image.ndim == 3 and image.dtype == np.uint8 and heat is not None and heat.axes
     assert text.startswith("Your drawing: the LSTM reads a **7**")
     img, lab = lstm_tab.at_row(5, reading)
+    assert img.shape == image.shape and not np.array_equal(img, image)  # only 5 rows lit, not 28
     assert lab == {str(d): float(p) for d, p in enumerate(reading["probs"][4])}  # the answer after row 5
     with pytest.raises(gr.Error, match="no LSTM model is available"):
         lstm_tab.read_drawing(service, example_pad(), "", None)
@@ -71,8 +73,9 @@ def test_explain_handlers_explain_without_a_server(service: Service) -> None:
     from ui.common import example_pad
 
     cache = explain.ExplainCache(size=4)
-    msg, probs, top, runner_up = explain_tab.run_explain(service, cache, example_pad(), "lenet5", "gradient", None)
+    msg, *figures = explain_tab.run_explain(service, cache, example_pad(), "lenet5", "gradient", None)
     assert msg.startswith("**lenet5** reads a **7**") and "computed in" in msg
+    assert [len(f.axes) > 0 for f in figures] == [True, True, True]  # probabilities, top digit, runner-up
     again = explain_tab.run_explain(service, cache, example_pad(), "lenet5", "gradient", None)[0]
     assert "Maps from the cache" in again  # the tab's own cache answered
     assert explain_tab.run_explain(service, cache, None, "lenet5", "gradient", None)[0] == explain_tab.NO_DRAWING
