@@ -6,7 +6,7 @@ Chromium → every tab's first content (opened, nothing pressed); the server's i
 Per run, seconds from launching the process: `http` (the page answers 200), `pad` (the pad takes strokes),
 `predict` (a 7 drawn with the mouse is read as 7: the answer to the stroke, shown when the pen lifts; Predict
 pressed after it must agree), then `tabs` (each tab opened in order shows its
-first content, tests/browser_helpers.FIRST_CONTENT) and `all_tabs` (the last of them). RSS of the server just after
+first content, harness/tab_checks.FIRST_CONTENT) and `all_tabs` (the last of them). RSS of the server just after
 HTTP 200 and once every tab has been opened. Baselines in the same run: `python -c "import gradio, torch"` (the
 floor no app start can beat here) and a second visitor on the running server (page opened → correct prediction).
 Where the time goes: the top cumulative imports of `python -X importtime -c "import app"` and the top functions

@@ -163,7 +163,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def _is_plots_module(module: str) -> bool:
     rel = module.split(".")[1:]
-    return bool(rel) and (rel[0].startswith("plots") or rel[0] == "plot_style")
+    return bool(rel) and rel[0] == "plots"
 
 
 def test_the_package_is_found() -> None:
