@@ -79,3 +79,17 @@ def test_explain_handlers_explain_without_a_server(service: Service) -> None:
     again = explain_tab.run_explain(service, cache, example_pad(), "lenet5", "gradient", None)[0]
     assert "Maps from the cache" in again  # the tab's own cache answered
     assert explain_tab.run_explain(service, cache, None, "lenet5", "gradient", None)[0] == explain_tab.NO_DRAWING
+
+
+def test_draw_handlers_read_without_a_server(service: Service) -> None:
+    from mnist_demo.trust.facade import Trust
+    from ui import draw
+    from ui.common import example_pad
+
+    top3 = draw.predict_label(service, example_pad(), "lenet5")
+    assert max(top3, key=top3.get) == "7"
+    label, table, bars, seen, msg = draw.details(service, Trust(service), example_pad(), "best", None)
+    assert max(label, key=label.get) == "7" and "reads a **7**" in msg
+    assert set(service.registry.available()) <= set(table["model"]) and (table["top-1"] == 7).all()
+    assert seen.shape == (168, 168) and bars.axes
+    assert draw.predict_label(service, None, "lenet5") == draw.DRAW_A_DIGIT

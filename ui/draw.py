@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -20,41 +21,53 @@ from .teach_tab import correction_row
 TABLE_COLS = ["model", "top-1", "confidence", "2nd", "latency (ms)"]
 
 
+# Handlers: module-level, bound to the service (and the trust verdict) in build_draw_tab (functools.partial),
+# testable without a server.
+@friendly_errors
+def predict_label(service: Service, value: Any, model: str, session: VisitorSession | None = None) -> Any:
+    """The chosen model's top 3 (only it: the side-by-side view, `details`, runs every model in its own event)."""
+    reading = service.read_drawing(value, model, session)
+    return DRAW_A_DIGIT if reading is None else reading.predict().as_dict()
+
+
+@friendly_errors
+def details(service: Service, trust: Trust, value: Any, model: str, session: VisitorSession) -> tuple:
+    """Every model side by side, the bar chart, what the model sees, and the message (or "not a digit")."""
+    pre, main, every = service.predict(value, model, session)
+    if pre is None or main is None:
+        return (DRAW_A_DIGIT, pd.DataFrame(columns=TABLE_COLS), None, None,
+                "✏️ **Draw a digit** on the pad: one finished stroke is enough to get a first guess.")
+    rows = []
+    for p in every:
+        order = p.probs.argsort()[::-1]
+        rows.append([p.model, int(order[0]), round(p.confidence, 4), int(order[1]), round(p.ms, 2)])
+    agree = sum(r[1] == main.digit for r in rows)
+    verdict = trust.verdict(pre, every)  # None without a committed reject rule
+    if verdict is not None and verdict.flagged:  # the answer stays, greyed, with the reason (issue 21)
+        head = "This doesn't look like a digit" if verdict.unlike_digits else "Not sure this is a digit"
+        # The span greys the Top-3 answer (app.py's CSS): the /draw API's outputs keep their plain values.
+        msg = (f'<span class="not-a-digit">🤔</span> **{head}**: {verdict.reason}. Its greyed-out best guess: '
+               f"{main.model} says {main.digit} "
+               f"({main.confidence:.1%}); {agree} of {len(rows)} models agree. The **Trust** tab explains.")
+    else:
+        msg = (f"**{main.model}** reads a **{main.digit}** ({main.confidence:.1%}). "
+               f"{agree} of {len(rows)} models agree.")
+    fig = charts.probability_bars([p.model for p in every], [p.probs for p in every])
+    return (main.as_dict(), pd.DataFrame(rows, columns=TABLE_COLS), fig, upscale(pre.image), msg)
+
+
+def clear() -> tuple:
+    """A blank pad and empty outputs."""
+    return (blank_pad(), DRAW_A_DIGIT, pd.DataFrame(columns=TABLE_COLS), None, None,
+            "✏️ **Draw a digit** on the pad.")
+
+
 def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
     """Lay out the Draw tab and wire its events; returns components other tabs update."""
     names = service.draw_choices()
     best = service.best_model() if len(names) > 1 else None
     trust = Trust(service)  # "that's not a digit" (stateless: the rule is read once per file version)
-
-    @friendly_errors
-    def predict_label(value: Any, model: str, session: VisitorSession | None = None) -> Any:
-        # Only the chosen model: the side-by-side view (`details`) runs every model in its own event.
-        reading = service.read_drawing(value, model, session)
-        return DRAW_A_DIGIT if reading is None else reading.predict().as_dict()
-
-    @friendly_errors
-    def details(value: Any, model: str, session: VisitorSession) -> tuple:
-        pre, main, every = service.predict(value, model, session)
-        if pre is None or main is None:
-            return (DRAW_A_DIGIT, pd.DataFrame(columns=TABLE_COLS), None, None,
-                    "✏️ **Draw a digit** on the pad: one finished stroke is enough to get a first guess.")
-        rows = []
-        for p in every:
-            order = p.probs.argsort()[::-1]
-            rows.append([p.model, int(order[0]), round(p.confidence, 4), int(order[1]), round(p.ms, 2)])
-        agree = sum(r[1] == main.digit for r in rows)
-        verdict = trust.verdict(pre, every)  # None without a committed reject rule
-        if verdict is not None and verdict.flagged:  # the answer stays, greyed, with the reason (issue 21)
-            head = "This doesn't look like a digit" if verdict.unlike_digits else "Not sure this is a digit"
-            # The span greys the Top-3 answer (app.py's CSS): the /draw API's outputs keep their plain values.
-            msg = (f'<span class="not-a-digit">🤔</span> **{head}**: {verdict.reason}. Its greyed-out best guess: '
-                   f"{main.model} says {main.digit} "
-                   f"({main.confidence:.1%}); {agree} of {len(rows)} models agree. The **Trust** tab explains.")
-        else:
-            msg = (f"**{main.model}** reads a **{main.digit}** ({main.confidence:.1%}). "
-                   f"{agree} of {len(rows)} models agree.")
-        fig = charts.probability_bars([p.model for p in every], [p.probs for p in every])
-        return (main.as_dict(), pd.DataFrame(rows, columns=TABLE_COLS), fig, upscale(pre.image), msg)
+    predict_label_, details_ = partial(predict_label, service), partial(details, service, trust)
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=300):
@@ -84,14 +97,10 @@ def build_draw_tab(service: Service, state: gr.State) -> dict[str, Any]:
 
     outs = [label, table, bars, seen, message]
     common = dict(concurrency_id="predict", concurrency_limit=4, show_progress="hidden")
-    predict_btn.click(predict_label, [pad, model_dd, state], label, api_name="predict", **common).then(
-        details, [pad, model_dd, state], outs, api_name=False, **common)
-    pad.input(details, [pad, model_dd, state], outs, api_name="draw", trigger_mode="always_last", **common)
-    model_dd.change(details, [pad, model_dd, state], outs, api_name=False, **common)
-
-    def clear() -> tuple:
-        return (blank_pad(), DRAW_A_DIGIT, pd.DataFrame(columns=TABLE_COLS), None, None,
-                "✏️ **Draw a digit** on the pad.")
+    predict_btn.click(predict_label_, [pad, model_dd, state], label, api_name="predict", **common).then(
+        details_, [pad, model_dd, state], outs, api_name=False, **common)
+    pad.input(details_, [pad, model_dd, state], outs, api_name="draw", trigger_mode="always_last", **common)
+    model_dd.change(details_, [pad, model_dd, state], outs, api_name=False, **common)
 
     # No progress overlay: with queue=False gradio can leave one stuck on the pad, which then swallows
     # the next strokes (seen in the browser suite after Clear).
