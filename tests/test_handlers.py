@@ -93,3 +93,18 @@ def test_draw_handlers_read_without_a_server(service: Service) -> None:
     assert set(service.registry.available()) <= set(table["model"]) and (table["top-1"] == 7).all()
     assert seen.shape == (168, 168) and bars.axes
     assert draw.predict_label(service, None, "lenet5") == draw.DRAW_A_DIGIT
+
+
+def test_tsne_handlers_refuse_bad_requests_before_any_map(service: Service) -> None:
+    from ui import tsne_tab
+
+    maps = tsne_tab.LazyMaps()
+    with pytest.raises(gr.Error, match="perplexity must be a number"):
+        tsne_tab.show_map(service, maps, "cnn", 500, "lots", "seed", None)
+    with pytest.raises(gr.Error, match="points in the map must be from 500 to 10000, got 20000"):
+        tsne_tab.show_group(service, maps, "cnn", 20_000, 30, "seed", "4", "true digit", None)
+    with pytest.raises(gr.Error, match="unknown model 'resnet'"):
+        tsne_tab.show_map(service, maps, "resnet", 500, 30, "seed", None)
+    assert tsne_tab.place(service, maps, None, "cnn", 500, 30, "seed", None) == (gr.update(), [], tsne_tab.NO_DRAWING)
+    assert tsne_tab.refresh(service, "gone", None)["value"] == service.model_names()[0]
+

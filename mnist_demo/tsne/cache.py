@@ -18,6 +18,7 @@ from ..background import call_niced
 from ..config import cache_dir as cache_folder
 from ..data import MnistSplit, load_mnist
 from ..fileio import atomic_write
+from ..numbers import as_number
 from .algorithms import Projection
 from .maps import TsneMap, compute_map
 
@@ -48,12 +49,7 @@ MAP_PERPLEXITY = (5, 100, 1)
 
 def _snap(value: Any, bounds: tuple[int, int, int], what: str) -> int:
     lo, hi, step = bounds
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number from {lo} to {hi}, got {str(value)[:40]!r}") from None
-    if not lo <= v <= hi:  # NaN fails this too
-        raise ValueError(f"{what} must be from {lo:,} to {hi:,}, got {value!r}")
+    v = as_number(value, what, lo, hi)  # ValueError for text, NaN, infinity or out of range
     return int(lo + round((v - lo) / step) * step)
 
 
