@@ -108,3 +108,28 @@ def test_tsne_handlers_refuse_bad_requests_before_any_map(service: Service) -> N
     assert tsne_tab.place(service, maps, None, "cnn", 500, 30, "seed", None) == (gr.update(), [], tsne_tab.NO_DRAWING)
     assert tsne_tab.refresh(service, "gone", None)["value"] == service.model_names()[0]
 
+
+def test_evaluate_handler_shows_what_the_checkpoint_recorded(service: Service) -> None:
+    from ui import evaluate_tab
+
+    acc = service.resolve("mlp")[1]["metrics"]["accuracy"]
+    text, bars, _conf, table, ranking = evaluate_tab.recorded(service, "mlp", evaluate_tab.PICK)
+    assert text.startswith(f"### mlp: {acc:.2%} on the 10,000 test images\nRecorded when the checkpoint was made")
+    row = table.set_index("model").loc["mlp"]
+    assert row["MNIST test accuracy (%)"] == round(acc * 100, 2) and row["params"] > 0
+    assert list(table["model"]) == service.model_names() and bars.axes and ranking.startswith("Recorded when")
+    # the visitor's own evaluation on screen: left as it is
+    assert evaluate_tab.recorded(service, "mlp", "### mlp: 97.00% …") == (gr.update(),) * 5
+
+
+@needs_mnist
+def test_evaluate_handler_scores_the_test_set(service: Service) -> None:
+    from ui import evaluate_tab
+
+    summary, per_class, confusion, mistakes, grid = evaluate_tab.run(service, "mlp", None)
+    res, _ms = service.evaluation("mlp", None)
+    assert summary.startswith(f"### mlp: {res.accuracy:.2%} on the 10,000 test images\n"
+                              f"{int((res.preds != res.labels).sum())} mistakes")
+    assert per_class.axes and confusion.axes and grid.axes and mistakes
+    with pytest.raises(gr.Error, match="unknown model"):
+        evaluate_tab.run(service, "../checkpoints/lenet5.pt", None)
