@@ -133,3 +133,26 @@ def test_evaluate_handler_scores_the_test_set(service: Service) -> None:
     assert per_class.axes and confusion.axes and grid.axes and mistakes
     with pytest.raises(gr.Error, match="unknown model"):
         evaluate_tab.run(service, "../checkpoints/lenet5.pt", None)
+
+
+def test_trust_handlers_fool_the_example_and_explain_calibration(service: Service) -> None:
+    import re
+
+    from mnist_demo.trust.facade import Trust
+    from ui import trust_tab
+    from ui.common import example_pad
+
+    trust = Trust(service)
+    fig, msg, table = trust_tab.fool(trust, example_pad(), "lenet5", 0.3, "any", None)
+    assert re.match(r"At ε = 0\.3, \*\*lenet5\*\* now reads a \*\*[0-689]\*\* \(\d+\.\d%\) instead of 7\.", msg)
+    assert "The smallest ε that fools it into any other digit: **" in msg and fig.axes
+    row = table.set_index("model").loc["lenet5"]
+    assert row["reads the clean drawing"] == 7 and row["reads the perturbed image"] != 7 and row["fooled"] == "yes"
+    fig, msg, table = trust_tab.fool(trust, None, "lenet5", 0.3, "any", None)
+    assert fig is None and msg.startswith("✏️ **Draw a digit on the Draw tab first**") and table.empty
+    cal_names = ["lenet5", "mlp"]
+    diagram, note, cal_table = trust_tab.show_calibration(trust, cal_names, "lenet5")
+    t = trust.calibration("lenet5")["temperature"]
+    assert note.startswith(f"**lenet5**: temperature **{t:.2f}**. ECE") and diagram.axes
+    assert list(cal_table["model"]) == cal_names
+    assert trust_tab.show_calibration(trust, cal_names, "")[1].startswith("No calibration recorded")
