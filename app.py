@@ -77,7 +77,7 @@ def visitor_files_root() -> Path:
 
 def build_demo(service: Service) -> gr.Blocks:
     """The whole app as a gr.Blocks (not launched)."""
-    apply_all(MAX_PIXELS)  # third-party patches, each logged (ui/patches.py)
+    apply_all(MAX_PIXELS)  # third-party patches, each logged (ui/patches/)
     ttl = int(service.limits.cache_ttl_s)  # gradio's copies of outputs and uploads: deleted after ttl seconds
     # Run by main() once the server answers (tests and benchmarks that build the app may call demo.warm_ups.run()).
     warm_ups = WarmUps(service.answered)
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-    logging.getLogger("ui").addHandler(handler)  # the patches of ui/patches.py say what they changed
+    logging.getLogger("ui").addHandler(handler)  # the patches of ui/patches/ say what they changed
     logging.getLogger("ui").setLevel(logging.INFO)
     # One intra-op thread by default: the server runs training, the live t-SNE worker and visitors'
     # predictions at the same time, and OpenMP threads competing for 2 cores were measured 10-40x slower.

@@ -13,78 +13,19 @@ an event and its `.then()` was 0.7 s, and a Clear pressed in that gap was overwr
 from __future__ import annotations
 
 import json
-import math
 import re
-import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 from . import page_js
+from .chromium import DESKTOP, MOBILE, launch_browser, unavailable_reason
+from .strokes import CANVAS_PX, DIGIT_STROKES
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Software WebGL (SwiftShader) for the pad's canvas: there is no GPU. Each mouse move costs a frame; with these
-# flags 20 moves took 4.2 s instead of 7.9 s with --disable-gpu on the busy 2-core box (one measurement).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--enable-unsafe-swiftshader",
-                 "--use-angle=swiftshader"]
-DESKTOP = {"width": 1280, "height": 900}
-MOBILE = {"width": 390, "height": 844}  # a common phone width in CSS px
-HOW_TO_ENABLE = ("browser tests need Debian's Chromium and the playwright package: "
-                 "`apt-get install chromium` and `pip install playwright` (never `playwright install`)")
+__all__ = ["DESKTOP", "MOBILE", "AppError", "AppPage", "launch_browser", "unavailable_reason"]
+
 # Generous: the CI box has 2 shared cores and a tab's first call may load MNIST or warm up torch.
 TIMEOUT_S = 120.0
-CANVAS_PX = 280  # ui.common.CANVAS: the pad's drawing area in canvas pixels (shown at the toolbar's zoom)
 QUIET_S = 0.2  # after the last expected answer: lets the page apply it
-
-
-def chromium_path() -> str | None:
-    """The Chromium binary to drive: Debian's /usr/bin/chromium, or one on PATH."""
-    if CHROMIUM.exists():
-        return str(CHROMIUM)
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def unavailable_reason() -> str | None:
-    """Why browser tests cannot run here (with how to enable them), or None when they can."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return f"playwright is not installed; {HOW_TO_ENABLE}"
-    if chromium_path() is None:
-        return f"Chromium not found at {CHROMIUM}; {HOW_TO_ENABLE}"
-    return None
-
-
-def launch_browser(playwright: Any) -> Any:
-    """Headless Chromium from the system (no Playwright browser download)."""
-    return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
-
-
-# ---------- digits as mouse strokes ----------
-# Each digit is one stroke (so the pad sends one value per digit): (x, y) in the drawing area, 0..1, y down.
-# Drawn big and centred with the pad's 24 px brush, the way a visitor writes with a mouse or a finger.
-
-def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int = 8) -> list[tuple[float, float]]:
-    """Points on an ellipse from angle a0 to a1 (degrees, 0 = right, 90 = down)."""
-    return [(cx + rx * math.cos(math.radians(a0 + (a1 - a0) * i / n)),
-             cy + ry * math.sin(math.radians(a0 + (a1 - a0) * i / n))) for i in range(n + 1)]
-
-
-DIGIT_STROKES: dict[str, list[tuple[float, float]]] = {
-    "7": [(0.24, 0.2), (0.76, 0.2), (0.42, 0.84)],
-    "3": _arc(0.5, 0.32, 0.19, 0.16, -160, 90) + _arc(0.5, 0.66, 0.21, 0.18, -90, 150)[1:],
-}
-
-def pen_mouse_strokes(strokes: tuple, step_frac: float = 0.04) -> list[list[tuple[float, float]]]:
-    """A real pen digit's strokes as mouse strokes in 0..1 of the drawing area: 70 % of its height, centred,
-    resampled every `step_frac` of its size (a mouse reports every few pixels)."""
-    from mnist_demo.drawing.pen_data import PenSpec, place_strokes
-    from mnist_demo.drawing.pen_renders import resample
-
-    placed = place_strokes(strokes, PenSpec(canvas=CANVAS_PX, height_frac=0.7))
-    return [[(float(x) / CANVAS_PX, float(y) / CANVAS_PX) for x, y in resample(s, step_frac * 0.7 * CANVAS_PX)]
-            for s in placed]
 
 
 class AppError(AssertionError):

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from harness.browser import DESKTOP, MOBILE, AppPage, launch_browser, pen_mouse_strokes, unavailable_reason
+from harness.browser import DESKTOP, MOBILE, AppPage, launch_browser, unavailable_reason
+from harness.strokes import pen_mouse_strokes
 from harness.tab_checks import FIRST_CONTENT, MNIST_FIRST, TAB_CHECKS, check_sincos, check_train, expect_first_content
 from tests.support.apps import running_app
 from tests.support.data import HAVE_MNIST, needs_pen

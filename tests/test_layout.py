@@ -221,9 +221,10 @@ def test_cycle_finder_reports_the_modules_of_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_no_module_of_the_app_is_much_over_300_lines() -> None:
-    """Issue 19's bar: each module small with a clear name (~300 lines; ui/patches.py, every third-party patch in
-    one place, is the largest at ~335)."""
-    files = [*(REPO / PACKAGE).rglob("*.py"), *(REPO / "ui").glob("*.py"), REPO / "app.py"]
-    long = {str(f.relative_to(REPO)): n for f in files if (n := len(f.read_text().splitlines())) > 340}
+def test_no_module_of_the_app_is_over_300_lines() -> None:
+    """Issue 19's bar: each module small with a clear name, at most 300 lines (the app, and the harness that
+    drives it from outside)."""
+    files = [*(REPO / PACKAGE).rglob("*.py"), *(REPO / "ui").rglob("*.py"), *(REPO / "harness").rglob("*.py"),
+             REPO / "app.py"]
+    long = {str(f.relative_to(REPO)): n for f in files if (n := len(f.read_text().splitlines())) > 300}
     assert not long, f"split these modules: {long}"

@@ -20,7 +20,7 @@ def _demo() -> gr.Blocks:
 
 
 def test_applies_to_the_installed_gradio() -> None:
-    assert lazy_session_configs(), "gradio's SessionState changed shape: check ui/patches.py against it"
+    assert lazy_session_configs(), "gradio's SessionState changed shape: check ui/patches/ against it"
     assert lazy_session_configs()  # idempotent
 
 
