@@ -156,3 +156,31 @@ def test_trust_handlers_fool_the_example_and_explain_calibration(service: Servic
     assert note.startswith(f"**lenet5**: temperature **{t:.2f}**. ECE") and diagram.axes
     assert list(cal_table["model"]) == cal_names
     assert trust_tab.show_calibration(trust, cal_names, "")[1].startswith("No calibration recorded")
+
+
+def test_lenet_handlers_show_c1_for_the_drawing(service: Service) -> None:
+    from ui import experiments_tab
+    from ui.common import DRAW_FIRST, EXAMPLE_NOTE, example_pad
+
+    filters, maps, msg = experiments_tab.c1_for_drawing(service, example_pad(), "lenet5")
+    assert [im.get_array().shape for ax in filters.axes for im in ax.get_images()] == [(5, 5)] * 6
+    titles = [ax.get_title() for ax in maps.axes if ax.get_images()]
+    assert titles == ["input 28×28", *(f"map {i}" for i in range(1, 7))]
+    assert [im.get_array().shape for ax in maps.axes for im in ax.get_images()] == [(28, 28)] * 7
+    assert msg.startswith("Red = the filter's pattern is there") and "responds most strongly" in msg
+    assert experiments_tab.c1_for_drawing(service, None, "lenet5_fc")[1:] == (None, DRAW_FIRST)
+    assert experiments_tab.opened(service, None, "lenet5")[2].startswith(EXAMPLE_NOTE)  # blank pad: the example 7
+    with pytest.raises(gr.Error, match="choose one of lenet5, lenet5_fc"):
+        experiments_tab.c1_for_drawing(service, example_pad(), "cnn")
+    assert experiments_tab.shipped_plots(None) == (None, None)  # no shipped shuffle results: nothing to draw
+
+
+@needs_mnist
+def test_shuffle_handler_proves_the_mlp_cannot_tell(service: Service) -> None:
+    import re
+
+    from ui import experiments_tab
+
+    msg = experiments_tab.run_invariance(service, None)
+    diff = float(re.search(r"original images is \*\*([0-9.e+-]+)\*\*", msg).group(1))
+    assert msg.startswith("Take the committed `mlp`") and diff < 1e-3

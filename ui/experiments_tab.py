@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -28,7 +29,7 @@ from mnist_demo.experiments.shuffle import (
     run_experiment,
     shuffle_images,
 )
-from mnist_demo.experiments.shuffle_results import ResultsError, load_results
+from mnist_demo.experiments.shuffle_results import ResultsError, ShippedResults, load_results
 from mnist_demo.models import build_model
 from mnist_demo.plots import experiments as pe
 from mnist_demo.service import Service
@@ -62,6 +63,50 @@ def _lenet_header(name: str, meta: dict[str, Any] | None, params: int) -> str:
             f"**{acc_text}** ({recipe} recipe)")
 
 
+# Handlers: module-level, bound to the service (and the shipped results) in the build functions
+# (functools.partial), testable without a server.
+@friendly_errors
+def run_proof(service: Service, progress: gr.Progress = gr.Progress()) -> str:
+    """The committed conv LeNet-5 copied into the Linear variant: the largest logit difference on the test set."""
+    progress(0.1, desc="Running both networks on the 10,000 test images…")
+    conv, _ = service.resolve("lenet5")
+    fc = transfer_c5_to_fc(conv)
+    eq = logit_difference(conv, fc, load_mnist(train=False), service.device)
+    verdict = "✅ the same network" if eq.max_abs_diff <= 1e-4 else "❌ NOT the same network"
+    return (f"**{verdict}.** Every weight of the committed `lenet5` was copied into a fresh `LeNet5FC`, C5's "
+            f"(120, 16, 5, 5) kernel reshaped to a (120, 400) matrix. Over {eq.n_images:,} test images × 10 "
+            f"logits the largest difference is **{eq.max_abs_diff:.1e}** (the logits themselves reach "
+            f"±{eq.max_abs_logit:.1f}; a difference this size is float32 rounding, since the two layers add the "
+            f"same 400 products in a different order), and both pick the same digit on "
+            f"{eq.same_predictions:,} of {eq.n_images:,} images. (The committed `lenet5_fc` above was "
+            "trained separately, which is why its accuracy differs a little.)")
+
+
+@friendly_errors
+def c1_for_drawing(service: Service, value: Any, name: str) -> tuple:
+    """C1's 6 filters of the chosen network, and its 6 feature maps for the drawing."""
+    if name not in LENET_VARIANTS:
+        raise ValueError(f"choose one of {', '.join(LENET_VARIANTS)}")
+    model, _ = _lenet(service, name)
+    filters = pe.filters_grid(first_layer_filters(model), title=f"{name}: C1's 6 filters (5×5 weights)")
+    pre = service.preprocess(value)
+    if pre is None:
+        return filters, None, DRAW_FIRST
+    maps = first_layer_maps(model, pre.image)
+    strongest = int(abs(maps).reshape(len(maps), -1).max(1).argmax()) + 1
+    return (filters, pe.feature_maps(pre.image, maps, title=f"{name}: C1's feature maps for your drawing"),
+            f"Red = the filter's pattern is there, blue = its opposite. Map {strongest} responds most "
+            "strongly to your drawing.")
+
+
+@friendly_errors
+def opened(service: Service, value: Any, name: str) -> tuple:
+    """C1 for the drawing, or for the example 7 while the pad is blank."""
+    value, example = pad_or_example(service, value)
+    filters, maps, msg = c1_for_drawing(service, value, name)
+    return filters, maps, (EXAMPLE_NOTE + "  \n" + msg) if example else msg
+
+
 def build_lenet_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None) -> None:
     """LeNet-5 both ways: traced layer tables, the C5 conv == Linear proof, C1's filters and maps for a drawing
     (opening `tab` shows them for the drawing, or for an example 7 while the pad is blank)."""
@@ -83,23 +128,7 @@ def build_lenet_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: g
     prove = gr.Button("Prove it: copy the trained conv LeNet-5 into the Linear variant and compare logits",
                       elem_id="lenet-prove")
     proof = gr.Markdown("", elem_id="lenet-proof")
-
-    @friendly_errors
-    def run_proof(progress: gr.Progress = gr.Progress()) -> str:
-        progress(0.1, desc="Running both networks on the 10,000 test images…")
-        conv, _ = service.resolve("lenet5")
-        fc = transfer_c5_to_fc(conv)
-        eq = logit_difference(conv, fc, load_mnist(train=False), service.device)
-        verdict = "✅ the same network" if eq.max_abs_diff <= 1e-4 else "❌ NOT the same network"
-        return (f"**{verdict}.** Every weight of the committed `lenet5` was copied into a fresh `LeNet5FC`, C5's "
-                f"(120, 16, 5, 5) kernel reshaped to a (120, 400) matrix. Over {eq.n_images:,} test images × 10 "
-                f"logits the largest difference is **{eq.max_abs_diff:.1e}** (the logits themselves reach "
-                f"±{eq.max_abs_logit:.1f}; a difference this size is float32 rounding, since the two layers add the "
-                f"same 400 products in a different order), and both pick the same digit on "
-                f"{eq.same_predictions:,} of {eq.n_images:,} images. (The committed `lenet5_fc` above was "
-                "trained separately, which is why its accuracy differs a little.)")
-
-    prove.click(run_proof, None, proof, api_name="lenet_equivalence", concurrency_id="evaluate",
+    prove.click(partial(run_proof, service), None, proof, api_name="lenet_equivalence", concurrency_id="evaluate",
                 concurrency_limit=2, show_progress_on=[proof])
 
     gr.Markdown("### C1 up close: 6 filters of 5×5 weights, and what each one sees in your drawing\n"
@@ -111,33 +140,10 @@ def build_lenet_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: g
     filters_plot = gr.Plot(label="C1 filters", show_label=False, elem_id="lenet-filters")
     maps_plot = gr.Plot(label="C1 feature maps (before pooling and ReLU)", show_label=False,
                         elem_id="lenet-feature-maps")
-
-    @friendly_errors
-    def c1_for_drawing(value: Any, name: str) -> tuple:
-        if name not in LENET_VARIANTS:
-            raise ValueError(f"choose one of {', '.join(LENET_VARIANTS)}")
-        model, _ = _lenet(service, name)
-        filters = pe.filters_grid(first_layer_filters(model), title=f"{name}: C1's 6 filters (5×5 weights)")
-        pre = service.preprocess(value)
-        if pre is None:
-            return filters, None, DRAW_FIRST
-        maps = first_layer_maps(model, pre.image)
-        strongest = int(abs(maps).reshape(len(maps), -1).max(1).argmax()) + 1
-        return (filters, pe.feature_maps(pre.image, maps, title=f"{name}: C1's feature maps for your drawing"),
-                f"Red = the filter's pattern is there, blue = its opposite. Map {strongest} responds most "
-                "strongly to your drawing.")
-
-    show.click(c1_for_drawing, [pad, variant], [filters_plot, maps_plot, c1_msg], api_name="lenet_c1",
+    show.click(partial(c1_for_drawing, service), [pad, variant], [filters_plot, maps_plot, c1_msg], api_name="lenet_c1",
                concurrency_id="predict", concurrency_limit=4, show_progress_on=[c1_msg])
-
-    @friendly_errors
-    def opened(value: Any, name: str) -> tuple:
-        value, example = pad_or_example(service, value)
-        filters, maps, msg = c1_for_drawing(value, name)
-        return filters, maps, (EXAMPLE_NOTE + "  \n" + msg) if example else msg
-
-    on_open(tab, opened, [pad, variant], [filters_plot, maps_plot, c1_msg], concurrency_id="lenet_open",
-            concurrency_limit=2)
+    on_open(tab, partial(opened, service), [pad, variant], [filters_plot, maps_plot, c1_msg],
+            concurrency_id="lenet_open", concurrency_limit=2)
 
 
 # ---------- pixel shuffle ----------
@@ -185,6 +191,48 @@ def shuffle_words(result: ShuffleResult, what: str) -> str:
     return text
 
 
+def shipped_plots(shipped: ShippedResults | None) -> tuple:
+    """The shipped results' chart and before/after examples, encoded once (build_shuffle_tab caches them)."""
+    if shipped is None:
+        return None, None
+    perm = pixel_permutation(shipped.perm_seed)
+    return (rendered(shuffle_chart(shipped.shipped, "Shipped results")),
+            rendered(pe.shuffle_examples(shipped.example_images, shuffle_images(shipped.example_images, perm),
+                                         shipped.example_labels)))
+
+
+@friendly_errors
+def run_invariance(service: Service, shipped: ShippedResults | None, progress: gr.Progress = gr.Progress()) -> str:
+    """The committed MLP with its weights moved with the pixels: the largest logit difference on shuffled images."""
+    progress(0.1, desc="Scoring the committed MLP on original and shuffled test images…")
+    mlp, _ = service.resolve("mlp")
+    seed = shipped.perm_seed if shipped else LIVE_RECIPE.perm_seed
+    diff = permutation_invariance(mlp, load_mnist(train=False), pixel_permutation(seed), service.device)
+    return (f"Take the committed `mlp`, reorder the columns of its first weight matrix with the same "
+            f"permutation as the pixels, and feed it the shuffled test images: over 10,000 images × 10 logits "
+            f"the largest difference from the original network on the original images is **{diff:.1e}** "
+            "(float32 rounding). For a fully connected layer a pixel's position is just a column index, so "
+            "every network trainable on original pixels has an exact twin on shuffled pixels.")
+
+
+@friendly_stream
+def run_live(service: Service, limit: float, progress: gr.Progress = gr.Progress()) -> Any:
+    """The experiment re-run live within `limit` seconds: progress messages, then the chart, table and words."""
+    keep = gr.update()
+    last_yield = 0.0
+    progress(0.0, desc="Loading MNIST…")
+    for ev in run_experiment(LIVE_RECIPE, device=service.device, max_seconds=limit):
+        progress(ev.progress, desc=ev.message)
+        if ev.result is not None:
+            res = ev.result
+            yield (shuffle_chart(res, "Live re-run"), shuffle_table(res), shuffle_words(res, "Live re-run"),
+                   f"Live re-run finished in {res.seconds:.0f} s. A short run on a subset is noisier than the "
+                   "shipped one, especially for the 8-unit MLP; the shipped numbers are the measurement.")
+        elif time.perf_counter() - last_yield > 0.5 or ev.message.endswith("test images"):
+            last_yield = time.perf_counter()
+            yield keep, keep, keep, f"⏳ {ev.message} ({ev.elapsed:.0f} s)"
+
+
 def build_shuffle_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab: gr.Tab | None = None) -> None:
     """The pixel-shuffle experiment: instant from the shipped results, re-runnable live within a time limit."""
     del state, pad  # the experiment does not depend on the visitor or the drawing
@@ -209,17 +257,9 @@ def build_shuffle_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab:
     examples = gr.Plot(label="Before and after the shuffle", show_label=False, elem_id="shuffle-examples",
                        visible=shipped is not None)
 
-    @functools.cache
-    def shipped_plots() -> tuple:
-        # drawn when the tab is first opened (1 s of matplotlib), not while the app starts; then reused
-        if shipped is None:
-            return None, None
-        perm = pixel_permutation(shipped.perm_seed)
-        return (rendered(shuffle_chart(shipped.shipped, "Shipped results")),
-                rendered(pe.shuffle_examples(shipped.example_images, shuffle_images(shipped.example_images, perm),
-                                             shipped.example_labels)))
-
-    on_open(tab, shipped_plots, None, [chart, examples], concurrency_id="experiment_open", concurrency_limit=2)
+    # drawn when the tab is first opened (1 s of matplotlib), not while the app starts; then reused
+    on_open(tab, functools.cache(partial(shipped_plots, shipped)), None, [chart, examples],
+            concurrency_id="experiment_open", concurrency_limit=2)
     limit = min(LIVE_SECONDS, service.limits.max_seconds)
     with gr.Row():
         prove = gr.Button("Why the MLP can't tell: move its weights with the pixels", elem_id="shuffle-prove")
@@ -227,38 +267,8 @@ def build_shuffle_tab(service: Service, state: gr.State, pad: gr.Sketchpad, tab:
                           f"{len(LIVE_RECIPE.train_seeds)} seeds)", variant="primary", elem_id="shuffle-rerun")
         stop = gr.Button("Stop", variant="stop", elem_id="shuffle-stop")
     status = gr.Markdown("", elem_id="shuffle-status")
-
-    @friendly_errors
-    def run_invariance(progress: gr.Progress = gr.Progress()) -> str:
-        progress(0.1, desc="Scoring the committed MLP on original and shuffled test images…")
-        mlp, _ = service.resolve("mlp")
-        seed = shipped.perm_seed if shipped else LIVE_RECIPE.perm_seed
-        diff = permutation_invariance(mlp, load_mnist(train=False), pixel_permutation(seed), service.device)
-        return (f"Take the committed `mlp`, reorder the columns of its first weight matrix with the same "
-                f"permutation as the pixels, and feed it the shuffled test images: over 10,000 images × 10 logits "
-                f"the largest difference from the original network on the original images is **{diff:.1e}** "
-                "(float32 rounding). For a fully connected layer a pixel's position is just a column index, so "
-                "every network trainable on original pixels has an exact twin on shuffled pixels.")
-
-    prove.click(run_invariance, None, status, api_name="shuffle_invariance", concurrency_id="evaluate",
-                concurrency_limit=2, show_progress_on=[status])
-
-    @friendly_stream
-    def run_live(progress: gr.Progress = gr.Progress()) -> Any:
-        keep = gr.update()
-        last_yield = 0.0
-        progress(0.0, desc="Loading MNIST…")
-        for ev in run_experiment(LIVE_RECIPE, device=service.device, max_seconds=limit):
-            progress(ev.progress, desc=ev.message)
-            if ev.result is not None:
-                res = ev.result
-                yield (shuffle_chart(res, "Live re-run"), shuffle_table(res), shuffle_words(res, "Live re-run"),
-                       f"Live re-run finished in {res.seconds:.0f} s. A short run on a subset is noisier than the "
-                       "shipped one, especially for the 8-unit MLP; the shipped numbers are the measurement.")
-            elif time.perf_counter() - last_yield > 0.5 or ev.message.endswith("test images"):
-                last_yield = time.perf_counter()
-                yield keep, keep, keep, f"⏳ {ev.message} ({ev.elapsed:.0f} s)"
-
-    ev = rerun.click(run_live, None, [chart, table, words, status], api_name="shuffle_rerun",
+    prove.click(partial(run_invariance, service, shipped), None, status, api_name="shuffle_invariance",
+                concurrency_id="evaluate", concurrency_limit=2, show_progress_on=[status])
+    ev = rerun.click(partial(run_live, service, limit), None, [chart, table, words, status], api_name="shuffle_rerun",
                      concurrency_id="experiment", concurrency_limit=1, show_progress_on=[status])
     stop.click(None, None, None, cancels=[ev])
