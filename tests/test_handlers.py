@@ -184,3 +184,20 @@ def test_shuffle_handler_proves_the_mlp_cannot_tell(service: Service) -> None:
     msg = experiments_tab.run_invariance(service, None)
     diff = float(re.search(r"original images is \*\*([0-9.e+-]+)\*\*", msg).group(1))
     assert msg.startswith("Take the committed `mlp`") and diff < 1e-3
+
+
+def test_sincos_handler_streams_the_fit_and_stops(service: Service) -> None:
+    from ui import sincos_tab
+
+    frames = sincos_tab.run(service, "rnn", 8, 0.02, 5, 10, 1, 1.0, 0, 0, None)
+    fit, loss, status, extra, gif, ctl = next(frames)  # the first step's frame
+    assert set(fit.series) == {sincos_tab.TARGET, sincos_tab.PRED} and list(loss.step) == [1]
+    assert status.startswith("Step **1/5** · MSE") and extra == gr.update() and gif == gr.update() and ctl.running
+    with pytest.raises(gr.Error, match="a fit is already running in this tab"):
+        next(sincos_tab.run(service, "rnn", 8, 0.02, 5, 10, 1, 1.0, 0, 0, ctl))
+    assert sincos_tab.request_stop(ctl) == "Stopping after this step…"
+    *_, last = frames
+    assert last[2].startswith("Stopped after") and last[3].axes and last[4].endswith(".gif") and not ctl.running
+    assert sincos_tab.request_stop(ctl) == "Nothing is running."
+    with pytest.raises(gr.Error, match="hidden must be a whole number"):
+        next(sincos_tab.run(service, "rnn", 2.5, 0.02, 5, 10, 1, 1.0, 0, 0, None))

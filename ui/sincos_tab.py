@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -29,6 +30,41 @@ class SinCosControl:
 def _preset_values(name: str) -> tuple:
     c = PRESETS[name]
     return c.cell, c.hidden, c.lr, c.steps, c.window, c.seed, c.lr_decay
+
+
+# Handlers: module-level, bound to the service in build_sincos_tab (functools.partial), testable without a server.
+@friendly_stream
+def run(service: Service | None, c: str, h: Any, rate: Any, n: Any, w: Any, s: Any, d: Any, k: Any, speed: Any,
+        ctl: SinCosControl | None, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    """The fit, live: the fit and loss plots and the status per shown step, then the extrapolation and the GIF."""
+    cfg = config_from_values(c, h, rate, n, w, s, d)
+    ctl = ctl if isinstance(ctl, SinCosControl) else SinCosControl()  # yielded as the state output
+    if ctl.running:
+        raise BusyError("a fit is already running in this tab; stop it or wait for it to finish")
+    ctl.running = True
+    ctl.stop.clear()
+    keep = gr.update()
+    try:
+        # with every visitor's files, bounded (oldest removed first); a tab built without a service: a temp dir
+        folder = service.files.folder() if service is not None else None
+        for v in sincos_stream(cfg, int(float(k or 0)), float(speed or 0), ctl.stop.is_set, gif_dir=folder):
+            progress(v.frame.step / v.frame.total, desc=f"step {v.frame.step}/{v.frame.total}")
+            if v.gif is None:
+                yield v.fit, v.loss, v.status, keep, keep, ctl
+            else:
+                if service is not None:
+                    service.files.enforce(keep=v.gif)
+                yield v.fit, v.loss, v.status, v.extrapolation, str(v.gif), ctl
+    finally:
+        ctl.running = False
+
+
+def request_stop(ctl: SinCosControl | None) -> str:
+    """Ask this tab's running fit to stop after the current step."""
+    if not isinstance(ctl, SinCosControl) or not ctl.running:
+        return "Nothing is running."
+    ctl.stop.set()
+    return "Stopping after this step…"
 
 
 def build_sincos_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> None:
@@ -78,39 +114,8 @@ def build_sincos_tab(service: Service, state: gr.State, pad: gr.Sketchpad) -> No
     preset.change(_preset_values, preset, [cell, hidden, lr, steps, window, seed_nb, decay], api_name=False,
                   queue=False)
 
-    @friendly_stream
-    def run(c: str, h: Any, rate: Any, n: Any, w: Any, s: Any, d: Any, k: Any, speed: Any,
-            ctl: SinCosControl | None, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
-        cfg = config_from_values(c, h, rate, n, w, s, d)
-        ctl = ctl if isinstance(ctl, SinCosControl) else SinCosControl()  # yielded as the state output
-        if ctl.running:
-            raise BusyError("a fit is already running in this tab; stop it or wait for it to finish")
-        ctl.running = True
-        ctl.stop.clear()
-        keep = gr.update()
-        try:
-            # with every visitor's files, bounded (oldest removed first); a tab built without a service: a temp dir
-            folder = service.files.folder() if service is not None else None
-            for v in sincos_stream(cfg, int(float(k or 0)), float(speed or 0), ctl.stop.is_set, gif_dir=folder):
-                progress(v.frame.step / v.frame.total, desc=f"step {v.frame.step}/{v.frame.total}")
-                if v.gif is None:
-                    yield v.fit, v.loss, v.status, keep, keep, ctl
-                else:
-                    if service is not None:
-                        service.files.enforce(keep=v.gif)
-                    yield v.fit, v.loss, v.status, v.extrapolation, str(v.gif), ctl
-        finally:
-            ctl.running = False
-
-    start.click(run, [cell, hidden, lr, steps, window, seed_nb, decay, every, fps, control],
-                     [fit_plot, loss_plot, status, extra_plot, gif_file, control], api_name="sincos",
-                     concurrency_id="sincos", concurrency_limit=4, show_progress_on=[status])
+    start.click(partial(run, service), [cell, hidden, lr, steps, window, seed_nb, decay, every, fps, control],
+                [fit_plot, loss_plot, status, extra_plot, gif_file, control], api_name="sincos",
+                concurrency_id="sincos", concurrency_limit=4, show_progress_on=[status])
     # Stop sets a flag rather than cancels=[…]: a stopped run still ends with its extrapolation and GIF.
-
-    def request_stop(ctl: SinCosControl | None) -> str:
-        if not isinstance(ctl, SinCosControl) or not ctl.running:
-            return "Nothing is running."
-        ctl.stop.set()
-        return "Stopping after this step…"
-
     stop.click(request_stop, control, status, api_name="sincos_stop", queue=False)
