@@ -201,3 +201,27 @@ def test_sincos_handler_streams_the_fit_and_stops(service: Service) -> None:
     assert sincos_tab.request_stop(ctl) == "Nothing is running."
     with pytest.raises(gr.Error, match="hidden must be a whole number"):
         next(sincos_tab.run(service, "rnn", 2.5, 0.02, 5, 10, 1, 1.0, 0, 0, None))
+
+
+@needs_mnist
+def test_train_handlers_run_a_tiny_training_and_refuse_bad_settings(service: Service) -> None:
+    from ui import train_tab
+
+    *_, last = train_tab.run(service, 1, "mlp", "seed", 0.01, 64, 0.003, "adam", 100, None, False, None)
+    session = last[-1]
+    try:
+        assert last[2].startswith("Done: mlp reached") and "“yours: mlp #1”" in last[2]
+        assert last[9].endswith(".pt") and last[6].axes and last[7].axes and last[8].axes
+        assert last[10]["value"] == "yours: mlp #1" and "yours: mlp #1" in last[11]["choices"]  # Draw, the other tab
+    finally:
+        session.close()
+    with pytest.raises(gr.Error, match="epochs must be a positive number"):
+        next(train_tab.run(service, 1, "cnn", "seed", 0, 64, 0.003, "adam", 1000, None, False, None))
+    with pytest.raises(gr.Error, match="unknown optimiser 'rmsprop'"):
+        next(train_tab.run(service, 1, "cnn", "seed", 1, 64, 0.003, "rmsprop", 1000, None, False, None))
+    assert train_tab.request_stop(None) == "Nothing is training right now."
+    e, b, r, o = train_tab._recipe_values("cnn", "best")
+    assert train_tab.on_recipe(service, "cnn", "best") == (min(e, service.limits.max_epochs), b, r, o)
+    recorded = train_tab.show_recorded(train_tab.recorded_figures, train_tab.FIRST_STATUS)
+    assert recorded[2].startswith("**A recorded run**") and list(recorded[0].columns) == ["step", "loss"]
+    assert train_tab.show_recorded(train_tab.recorded_figures, "Done: …") == (gr.update(),) * 5
