@@ -225,3 +225,32 @@ def test_train_handlers_run_a_tiny_training_and_refuse_bad_settings(service: Ser
     recorded = train_tab.show_recorded(train_tab.recorded_figures, train_tab.FIRST_STATUS)
     assert recorded[2].startswith("**A recorded run**") and list(recorded[0].columns) == ["step", "loss"]
     assert train_tab.show_recorded(train_tab.recorded_figures, "Done: …") == (gr.update(),) * 5
+
+
+def test_teach_handlers_save_remove_export_and_refuse_a_missing_label(service: Service) -> None:
+    from pathlib import Path
+
+    from ui import teach_tab
+    from ui.common import example_pad
+
+    with pytest.raises(gr.Error, match="a label is a digit 0-9, got None"):
+        teach_tab.save(example_pad(), None, None)
+    with pytest.raises(gr.Error, match="Draw a digit first"):
+        teach_tab.save(None, "7", None)
+    gallery, summary, prompt, label, pad, session = teach_tab.save(example_pad(), "7", None)
+    try:
+        assert [cap for _, cap in gallery] == ["7 · #1"] and summary.startswith("**1 of ")
+        assert (prompt, label) == ("### Draw a **0**", "0") and pad["layers"] == []  # next: the digit with fewest
+        note, same = teach_tab.save_correction(3, example_pad(), session)  # the Draw tab's "Wrong? It's a: 3"
+        assert note.startswith("Saved as a **3** (2 of your drawings)") and same is session
+        assert [cap for _, cap in teach_tab.remove(1, session)[0]] == ["3 · #2"]
+        with pytest.raises(gr.Error, match="There is no drawing #9 in your set"):
+            teach_tab.remove(9, session)
+        exported = teach_tab.export(service, session)
+        assert exported["visible"] and Path(exported["value"]).name == "my_digits.npz"
+        with pytest.raises(gr.Error, match="steps must be a whole number from 10 to"):
+            next(teach_tab.run(service, 1, "lenet5", 5, session))
+    finally:
+        session.close()
+    with pytest.raises(gr.Error, match="Your set is empty"):
+        teach_tab.export(service, None)

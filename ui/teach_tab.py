@@ -5,6 +5,7 @@ Also the Draw tab's "Wrong? It's a: [0]…[9]" row (correction_row), which saves
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,103 @@ def _flips(report: TeachReport, images: dict[int, Any], ids: Any) -> list[tuple[
     return [(upscale(images[i], 84), f"#{i}: {answers[i][0]} → {answers[i][1]}") for i in ids.tolist()]
 
 
+# Handlers: module-level (those using the service bound to it in build_teach_tab with functools.partial), testable
+# without a server.
+@friendly_errors
+def save_correction(digit: int, value: Any, session: VisitorSession | None) -> tuple[str, VisitorSession]:
+    """The Draw tab's "Wrong? It's a: `digit`": the pad's drawing saved with that label."""
+    session = session or VisitorSession()
+    item = save_drawing(session, value, digit)
+    if item is None:
+        return "✏️ Draw a digit first, then tell it what it is.", session
+    n = len(my_digits(session))
+    return (f"Saved as a **{digit}** ({n} of your drawings). Fine-tune on them in the **Teach it** tab.",
+            session)
+
+
+def view(session: VisitorSession | None) -> tuple:
+    """The visitor's drawings as a gallery, and how many of each digit."""
+    digits = my_digits(session) if session else MyDigits()
+    return _gallery(digits), _summary(digits)
+
+
+@friendly_errors
+def save(value: Any, digit: Any, session: VisitorSession | None) -> tuple:
+    """The drawing saved with its label; the next digit to draw and a blank pad."""
+    session = session or VisitorSession()
+    item = save_drawing(session, value, digit)
+    digits = my_digits(session)
+    if item is None:
+        raise gr.Error("Draw a digit first.")
+    nxt = next_prompt(digits)
+    return (*view(session), f"### Draw a **{nxt}**", str(nxt), blank_pad(), session)
+
+
+@friendly_errors
+def remove(digit_id: Any, session: VisitorSession | None) -> tuple:
+    """Drawing #digit_id removed from the visitor's set."""
+    if session is None or digit_id is None or not my_digits(session).remove(int(digit_id)):
+        raise gr.Error(f"There is no drawing #{digit_id} in your set.")
+    return view(session)
+
+
+def remove_all(session: VisitorSession | None) -> tuple:
+    """Every drawing removed from the visitor's set."""
+    if session is not None:
+        my_digits(session).clear()
+    return view(session)
+
+
+def pick(session: VisitorSession | None, evt: gr.SelectData) -> Any:
+    """The # of the drawing clicked in the gallery (for Remove)."""
+    items = my_digits(session).items() if session else []
+    return items[evt.index].id if evt.index is not None and 0 <= evt.index < len(items) else None
+
+
+@friendly_errors
+def export(service: Service, session: VisitorSession | None) -> Any:
+    """The visitor's set as an MNIST-format .npz to download."""
+    digits = my_digits(session) if session else MyDigits()
+    if not len(digits):
+        raise gr.Error("Your set is empty: save some drawings first.")
+    path = digits.write_npz(service.visitor_folder(session) / "my_digits.npz")
+    service.files.enforce(keep=path)
+    return gr.update(value=str(path), visible=True)
+
+
+@friendly_errors
+def import_npz(path: str | None, session: VisitorSession | None) -> tuple:
+    """Drawings from a .npz made here added to the visitor's set."""
+    session = session or VisitorSession()
+    if path:
+        n = my_digits(session).import_npz(Path(path))
+        gr.Info(f"Imported {n} drawings.")
+    return (*view(session), None, session)
+
+
+@friendly_stream
+def run(service: Service, n_other: int, name: str, n_steps: Any, session: VisitorSession | None,
+        progress: gr.Progress = gr.Progress()) -> Any:
+    """A fine-tune on the visitor's drawings, live: the loss, then the before/after table, the flips and the file;
+    `n_other` is the number of other tabs' model dropdowns the new model joins."""
+    cfg = teach_config(service, n_steps)
+    session = session or VisitorSession()
+    keep = gr.update()
+    for up in teach_stream(service, session, name, cfg):
+        progress(up.progress, desc=up.status.split(" · ")[0])
+        loss_df = pd.DataFrame({"step": up.steps, "loss": up.losses})
+        if not up.done:
+            yield (loss_df, up.status, keep, keep, keep, keep, keep, keep, *[keep] * n_other, session)
+            continue
+        rep = up.report
+        rows = pd.DataFrame(before_after_rows(rep), columns=BEFORE_AFTER_COLS)
+        choices = service.model_names(session)
+        yield (loss_df, up.status, rows, _flips(rep, up.images, rep.fixed), _flips(rep, up.images, rep.broken),
+               str(up.checkpoint), gr.update(choices=service.draw_choices(session), value=up.model_name),
+               gr.update(choices=choices),
+               *[gr.update(choices=choices) for _ in range(n_other)], session)
+
+
 def correction_row(state: gr.State, pad: gr.Sketchpad) -> None:
     """The Draw tab's "Wrong? It's a: [0]…[9]": saves the pad's drawing with that label to the visitor's set."""
     gr.Markdown("**Wrong? It's a:**", elem_id="wrong-title")
@@ -62,17 +160,7 @@ def correction_row(state: gr.State, pad: gr.Sketchpad) -> None:
     note = gr.Markdown("", elem_id="wrong-note")
 
     for d, btn in enumerate(buttons):
-        @friendly_errors
-        def save(value: Any, session: VisitorSession | None, digit: int = d) -> tuple[str, VisitorSession]:
-            session = session or VisitorSession()
-            item = save_drawing(session, value, digit)
-            if item is None:
-                return "✏️ Draw a digit first, then tell it what it is.", session
-            n = len(my_digits(session))
-            return (f"Saved as a **{digit}** ({n} of your drawings). Fine-tune on them in the **Teach it** tab.",
-                    session)
-
-        btn.click(save, [pad, state], [note, state], api_name=False, concurrency_id="predict",
+        btn.click(partial(save_correction, d), [pad, state], [note, state], api_name=False, concurrency_id="predict",
                   concurrency_limit=4, show_progress="hidden")
 
 
@@ -129,72 +217,6 @@ def build_teach_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
                 broken = gr.Gallery(label="Held out: right → wrong", columns=6, height=140, allow_preview=False,
                                     elem_id="teach-broken")
 
-    def view(session: VisitorSession | None) -> tuple:
-        digits = my_digits(session) if session else MyDigits()
-        return _gallery(digits), _summary(digits)
-
-    @friendly_errors
-    def save(value: Any, digit: Any, session: VisitorSession | None) -> tuple:
-        session = session or VisitorSession()
-        item = save_drawing(session, value, digit)
-        digits = my_digits(session)
-        if item is None:
-            raise gr.Error("Draw a digit first.")
-        nxt = next_prompt(digits)
-        return (*view(session), f"### Draw a **{nxt}**", str(nxt), blank_pad(), session)
-
-    @friendly_errors
-    def remove(digit_id: Any, session: VisitorSession | None) -> tuple:
-        if session is None or digit_id is None or not my_digits(session).remove(int(digit_id)):
-            raise gr.Error(f"There is no drawing #{digit_id} in your set.")
-        return view(session)
-
-    def remove_all(session: VisitorSession | None) -> tuple:
-        if session is not None:
-            my_digits(session).clear()
-        return view(session)
-
-    def pick(session: VisitorSession | None, evt: gr.SelectData) -> Any:
-        items = my_digits(session).items() if session else []
-        return items[evt.index].id if evt.index is not None and 0 <= evt.index < len(items) else None
-
-    @friendly_errors
-    def export(session: VisitorSession | None) -> Any:
-        digits = my_digits(session) if session else MyDigits()
-        if not len(digits):
-            raise gr.Error("Your set is empty: save some drawings first.")
-        path = digits.write_npz(service.visitor_folder(session) / "my_digits.npz")
-        service.files.enforce(keep=path)
-        return gr.update(value=str(path), visible=True)
-
-    @friendly_errors
-    def import_npz(path: str | None, session: VisitorSession | None) -> tuple:
-        session = session or VisitorSession()
-        if path:
-            n = my_digits(session).import_npz(Path(path))
-            gr.Info(f"Imported {n} drawings.")
-        return (*view(session), None, session)
-
-    @friendly_stream
-    def run(name: str, n_steps: Any, session: VisitorSession | None,
-            progress: gr.Progress = gr.Progress()) -> Any:
-        cfg = teach_config(service, n_steps)
-        session = session or VisitorSession()
-        keep = gr.update()
-        for up in teach_stream(service, session, name, cfg):
-            progress(up.progress, desc=up.status.split(" · ")[0])
-            loss_df = pd.DataFrame({"step": up.steps, "loss": up.losses})
-            if not up.done:
-                yield (loss_df, up.status, keep, keep, keep, keep, keep, keep, *[keep] * len(other_models), session)
-                continue
-            rep = up.report
-            rows = pd.DataFrame(before_after_rows(rep), columns=BEFORE_AFTER_COLS)
-            choices = service.model_names(session)
-            yield (loss_df, up.status, rows, _flips(rep, up.images, rep.fixed), _flips(rep, up.images, rep.broken),
-                   str(up.checkpoint), gr.update(choices=service.draw_choices(session), value=up.model_name),
-                   gr.update(choices=choices),
-                   *[gr.update(choices=choices) for _ in other_models], session)
-
     gallery_outs = [gallery, summary]
     save_btn.click(save, [pad, label, state], [*gallery_outs, prompt, label, pad, state], api_name="teach_save",
                    concurrency_id="predict", concurrency_limit=4, show_progress="hidden")
@@ -202,9 +224,9 @@ def build_teach_tab(service: Service, state: gr.State, draw_model: gr.Dropdown,
     remove_btn.click(remove, [remove_id, state], gallery_outs, api_name="teach_remove", show_progress="hidden")
     clear_all.click(remove_all, state, gallery_outs, api_name="teach_remove_all", show_progress="hidden")
     gallery.select(pick, state, remove_id, api_name=False, show_progress="hidden")
-    export_btn.click(export, state, export_file, api_name="teach_export")
+    export_btn.click(partial(export, service), state, export_file, api_name="teach_export")
     import_file.upload(import_npz, [import_file, state], [*gallery_outs, import_file, state], api_name="teach_import")
-    start.click(run, [model, steps, state],
+    start.click(partial(run, service, len(other_models)), [model, steps, state],
                 [loss_plot, status, table, fixed, broken, checkpoint, draw_model, model, *other_models, state],
                 api_name="teach", concurrency_id="train", concurrency_limit=1 if service.limits.max_epochs <= 2 else 2,
                 show_progress_on=[status])
