@@ -63,6 +63,10 @@ def test_lstm_handlers_read_without_a_server(service: Service) -> None:
     img, lab = lstm_tab.at_row(5, reading)
     assert img.shape == image.shape and not np.array_equal(img, image)  # only 5 rows lit, not 28
     assert lab == {str(d): float(p) for d, p in enumerate(reading["probs"][4])}  # the answer after row 5
+    assert lstm_tab.at_row(40, reading)[1] == label  # past the last row: all 28 read
+    assert lstm_tab.at_row("2.9", reading)[1] == lstm_tab.at_row(2, reading)[1]  # rows are whole, cut down
+    with pytest.raises(gr.Error, match="rows read must be a finite number"):
+        lstm_tab.at_row(float("nan"), reading)
     with pytest.raises(gr.Error, match="no LSTM model is available"):
         lstm_tab.read_drawing(service, example_pad(), "", None)
 

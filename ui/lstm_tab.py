@@ -12,6 +12,7 @@ import numpy as np
 
 from mnist_demo.data import load_mnist
 from mnist_demo.experiments import lstm_reader
+from mnist_demo.numbers import as_number
 from mnist_demo.plots import sequence as plots_sequence
 from mnist_demo.service import Service
 from mnist_demo.session import SESSION_PREFIX, VisitorSession
@@ -79,11 +80,12 @@ def read_test_digit(service: Service, i: Any, name: str, session: VisitorSession
     return show(img, probs, _reading_text(probs, f"Test image #{int(i)} (a {true})"))
 
 
+@friendly_errors
 def at_row(r: Any, rd: dict | None) -> tuple:
-    """The input and the answer after `r` rows of the last reading."""
+    """The input and the answer after `r` rows of the last reading (r cut to 0..28)."""
     if not rd:
         return gr.update(), gr.update()
-    k = int(min(max(int(float(r or 0)), 0), 28))
+    k = min(max(int(as_number(r or 0, "rows read")), 0), 28)
     probs = rd["probs"][k - 1] if k else np.full(10, 0.1)
     return plots_sequence.row_highlight(rd["image"], k), _label(probs)
 
