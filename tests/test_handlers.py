@@ -103,8 +103,9 @@ def test_tsne_handlers_refuse_bad_requests_before_any_map(service: Service) -> N
     from ui import tsne_tab
 
     maps = tsne_tab.LazyMaps()
-    with pytest.raises(gr.Error, match="perplexity must be a number"):
+    with pytest.raises(gr.Error, match="perplexity must be a number") as err:
         tsne_tab.show_map(service, maps, "cnn", 500, "lots", "seed", None)
+    assert str(err.value.message).endswith("got 'lots'")  # the value quoted whole (its last quote once got cut)
     with pytest.raises(gr.Error, match="points in the map must be from 500 to 10000, got 20000"):
         tsne_tab.show_group(service, maps, "cnn", 20_000, 30, "seed", "4", "true digit", None)
     with pytest.raises(gr.Error, match="unknown model 'resnet'"):

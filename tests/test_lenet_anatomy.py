@@ -105,6 +105,18 @@ def test_transfer_gives_identical_logits_on_random_weights() -> None:
         assert conv.c5.weight.abs().sum() > 0
 
 
+def test_transfer_keeps_the_calibration_temperature() -> None:
+    """The app's models divide their logits by a fitted temperature: the copy must do the same."""
+    from mnist_demo.trust.calibration import apply_temperature
+
+    torch.manual_seed(0)
+    conv = apply_temperature(LeNet5().eval(), 0.8)
+    fc = transfer_c5_to_fc(conv)
+    x = torch.rand(16, 1, 28, 28)
+    with torch.no_grad():
+        assert fc.temperature == 0.8 and (conv(x) - fc(x)).abs().max() <= 1e-4
+
+
 def test_transfer_rejects_other_models() -> None:
     for wrong in (LeNet5FC(), MLP(), build_model("simple_cnn")):
         with pytest.raises(ValueError, match="LeNet5"):
@@ -192,4 +204,4 @@ def test_tab_asks_for_a_drawing_when_the_pad_is_blank(lenet_client, tmp_path) ->
 @needs_mnist
 def test_tab_proves_the_equivalence(lenet_client) -> None:
     text = lenet_client.predict(api_name="/lenet_equivalence")
-    assert "the same network" in text and "10,000 of 10,000" in text
+    assert "✅ the same network" in text and "NOT" not in text and "10,000 of 10,000" in text

@@ -44,7 +44,9 @@ def _visitor_error(exc: BaseException) -> gr.Error:
         return gr.Error(f"That model is unavailable: {exc}")
     if isinstance(exc, OSError):
         return gr.Error(_os_message(exc))
-    return gr.Error(str(exc).strip("'\""))
+    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
+        return gr.Error(exc.args[0])  # str(KeyError) wraps the message in quotes
+    return gr.Error(str(exc))
 
 
 def friendly_errors(fn: Callable) -> Callable:
