@@ -59,7 +59,8 @@ def test_shipped_lenet_tables_match_a_fresh_trace() -> None:
 def test_shipped_confusions_belong_to_their_checkpoints(tmp_path: Path) -> None:
     """The Evaluate tab's shipped confusion matrices (mnist_demo/results/confusions.json): each one that matches
     its checkpoint's hash sums to the 10,000 test images with the recorded accuracy on its diagonal; a changed
-    checkpoint file gets none (the tab then shows the per-digit bars alone until `--confusions` is re-run)."""
+    checkpoint file gets none (the tab then shows the per-digit bars alone until `--confusions` is re-run), and
+    every committed checkpoint has a current one (a stale file fails here, not silently in the tab)."""
     import numpy as np
 
     from mnist_demo.checkpoints import checkpoint_path
@@ -69,8 +70,7 @@ def test_shipped_confusions_belong_to_their_checkpoints(tmp_path: Path) -> None:
     assert data, "run: python -m mnist_demo.recorded_run --confusions"
     for name, entry in data.items():
         conf = shipped_confusion(name, checkpoint_path(name))
-        if conf is None:
-            continue  # a newer checkpoint than the file: rebuilt by the command above
+        assert conf is not None, f"{name}: checkpoint changed since; run python -m mnist_demo.recorded_run --confusions"
         m = np.asarray(conf)
         assert m.shape == (10, 10) and m.sum() == 10_000
         assert np.trace(m) / 10_000 == entry["accuracy"]
@@ -80,6 +80,20 @@ def test_shipped_confusions_belong_to_their_checkpoints(tmp_path: Path) -> None:
     assert shipped_confusion(name, changed) is None
     sizes = sum(p.stat().st_size for p in CONFUSIONS_PATH.parent.glob("*.json"))
     assert sizes <= 2_000_000, f"shipped results are {sizes:,} bytes; the issue allows 2 MB in all"
+
+
+def test_shipped_calibration_belongs_to_the_committed_checkpoints() -> None:
+    """The Trust and Evaluate tabs' reliability diagrams (mnist_demo/results/calibration.json) were made from the
+    committed checkpoint files, byte for byte (else the tabs mark them stale)."""
+    from mnist_demo.checkpoints import checkpoint_path
+    from mnist_demo.models import CLASSIFIERS
+    from mnist_demo.recorded_run import checkpoint_sha
+    from mnist_demo.trust.calibration import CALIBRATION_PATH
+
+    shas = json.loads(CALIBRATION_PATH.read_text(encoding="utf-8"))["sha"]
+    assert set(shas) == set(CLASSIFIERS)
+    stale = [n for n, sha in shas.items() if checkpoint_sha(checkpoint_path(n)) != sha]
+    assert not stale, f"stale calibration for {stale}: run python -m mnist_demo.trust.fit"
 
 
 def test_the_example_digit_is_a_seven_to_every_model() -> None:

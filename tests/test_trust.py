@@ -19,7 +19,15 @@ from mnist_demo.plots import trust as plots_trust
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.trust import attack as atk
 from mnist_demo.trust.calibration import apply_temperature, ece, fit_temperature, record_temperature, reliability
-from mnist_demo.trust.reject import RejectRule, auroc, class_statistics, load_rule, mahalanobis, save_rule
+from mnist_demo.trust.reject import (
+    RejectRule,
+    auroc,
+    class_statistics,
+    load_rule,
+    mahalanobis,
+    max_softmax,
+    save_rule,
+)
 
 
 # ---------- calibration ----------
@@ -93,8 +101,13 @@ def test_mahalanobis_and_auroc_on_synthetic_features() -> None:
 
 
 def _toy_rule() -> RejectRule:
-    return RejectRule([("distance", "mlp"), ("energy", "mlp")], {"mlp": (np.zeros((10, 8)), np.eye(8))},
-                      np.zeros(2), np.ones(2), np.array([1.0, 0.5]), 0.0, 0.6, {"fit": {}})
+    return RejectRule([("distance", "mlp"), ("energy", "mlp"), ("msp", "mlp")], {"mlp": (np.zeros((10, 8)), np.eye(8))},
+                      np.zeros(3), np.ones(3), np.array([1.0, 0.5, 0.5]), 0.0, 0.6, {"fit": {}})
+
+
+def test_max_softmax_is_higher_for_an_unsure_model() -> None:
+    sure, unsure = np.array([[9.0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]), np.zeros((1, 10))
+    assert max_softmax(sure)[0] < -0.99 and max_softmax(unsure)[0] == pytest.approx(-0.1)
 
 
 def test_reject_rule_round_trips_and_a_broken_file_means_no_rule(tmp_path) -> None:
@@ -104,8 +117,9 @@ def test_reject_rule_round_trips_and_a_broken_file_means_no_rule(tmp_path) -> No
     assert back is not None and back.threshold == 0.6 and back.models == ["mlp"]
     torch.manual_seed(0)
     sig = back.raw_signals({"mlp": build_model("mlp").eval()}, torch.rand(3, 1, 28, 28))
-    assert sig.shape == (3, 2) and np.isfinite(sig).all()
-    assert set(back.contributions(sig[0])) == {"distance", "energy"}
+    assert sig.shape == (3, 3) and np.isfinite(sig).all()
+    assert sig[:, 2].min() >= -1.0 and sig[:, 2].max() <= -0.1  # minus the top probability of 10 classes
+    assert set(back.contributions(sig[0])) == {"distance", "energy", "msp"}
     (tmp_path / "reject.npz").write_bytes(b"not a zip")
     assert load_rule(tmp_path) is None
     arrays = rule.to_arrays()

@@ -4,7 +4,8 @@ unsure the models are, and the threshold the app flags at.
 Signals, each computed from one forward pass of one committed CNN:
 - `distance` of a model: log of the smallest Mahalanobis distance (shared covariance, per-class means) of the
   drawing's penultimate features to the training digits of any class;
-- `energy` of a model: -logsumexp of its raw logits (low when some digit's evidence is strong).
+- `energy` of a model: -logsumexp of its raw logits (low when some digit's evidence is strong);
+- `msp` of a model: minus its largest softmax probability of the raw logits (low when it is sure).
 In-distribution = the training writers' real pen digits rendered as the pad delivers them (pen_data.
 TRAIN_WRITERS): statistics fitted on MNIST's own digits made pad drawings look far (measured, docs/benchmarks.md).
 The score is a logistic combination of the standardised signals, weights fitted against the separate non-digit
@@ -30,7 +31,8 @@ from ..config import CHECKPOINT_DIR
 from ..fileio import atomic_write
 
 FILE_NAME = "reject.npz"  # float32 statistics, compressed (~1 MB); loaded with allow_pickle=False
-KINDS = ("distance", "energy")
+KINDS = ("distance", "energy", "msp")
+DOUBT = ("energy", "msp")  # the kinds that say "the models are unsure", as opposed to "far from the digits"
 
 
 def class_statistics(features: np.ndarray, labels: np.ndarray, shrink: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
@@ -59,6 +61,13 @@ def energy(logits: np.ndarray) -> np.ndarray:
     from scipy.special import logsumexp
 
     return -logsumexp(np.asarray(logits, np.float64), axis=1)
+
+
+def max_softmax(logits: np.ndarray) -> np.ndarray:
+    """(N,) minus the largest softmax probability of raw logits (N, 10): higher = less sure."""
+    from scipy.special import softmax
+
+    return -softmax(np.asarray(logits, np.float64), axis=1).max(1)
 
 
 @torch.inference_mode()
@@ -99,6 +108,7 @@ class RejectRule:
             if name in self.stats:
                 cols[("distance", name)] = np.log(np.maximum(mahalanobis(f, *self.stats[name]), 1e-6))
             cols[("energy", name)] = energy(z)
+            cols[("msp", name)] = max_softmax(z)
         return np.stack([cols[s] for s in self.signals], 1)
 
     def score(self, sig: np.ndarray) -> np.ndarray:
@@ -205,11 +215,12 @@ def verdict(rule: RejectRule, sig: np.ndarray, member_digits: dict[str, int]) ->
     votes = list(member_digits.values())
     top = max(set(votes), key=votes.count) if votes else None
     split = f" (the models say {', '.join(str(v) for v in sorted(set(votes)))})" if len(set(votes)) > 1 else ""
-    if parts["distance"] >= parts["energy"]:
+    doubt = sum(parts[k] for k in DOUBT)
+    if parts["distance"] >= doubt:
         reason = "it is far from every digit the models were trained on" + split
     else:
         reason = f"no digit's evidence is strong{split or (f' (the best guess is {top})' if top is not None else '')}"
-    return Verdict(score >= rule.threshold, score, reason, parts["distance"] >= parts["energy"])
+    return Verdict(score >= rule.threshold, score, reason, parts["distance"] >= doubt)
 
 
 def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
