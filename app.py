@@ -45,6 +45,9 @@ CSS = """
 #seen img { image-rendering: pixelated; }
 #pad { max-width: 420px; margin: 0 auto; }
 .gradio-container:has(#draw-message .not-a-digit) #label { opacity: 0.45; filter: grayscale(1); }  /* #21 */
+/* gradio's Gallery uses min(columns, images) columns: one saved digit filled the whole width, cropped. */
+#teach-gallery .grid-container, #teach-fixed .grid-container, #teach-broken .grid-container {
+  grid-template-columns: repeat(6, minmax(0, 1fr)) !important; }
 """
 
 # The top-level sections, Draw first: (name, key of its one-line purpose in ui/i18n.py); their tabs are laid

@@ -113,6 +113,10 @@ def check_teach(app: AppPage) -> None:
     app.expect_text("#teach-summary", re.compile(r"\d+ of 300"))
     app.expect_text("#teach-summary", f"{app.drawn}: 1")
     app.expect_image("#teach-gallery")
+    # One saved digit is a thumbnail, not a cropped close-up filling the gallery (gradio's min(columns, images)).
+    thumb = app.page.locator("#teach-gallery img").first.bounding_box()
+    whole = app.page.locator("#teach-gallery").first.bounding_box()
+    assert thumb and whole and thumb["width"] < whole["width"] / 3, f"thumbnail {thumb} in gallery {whole}"
 
 
 @tab_check("Evaluate", "evaluate", mnist=True)

@@ -29,10 +29,10 @@ INTRO = ("**Confident is not the same as right.** A model's *confidence* is hone
          "*temperature scaling* (the logits divided by one number per model, fitted on training data; the answer "
          "never changes, only how sure it sounds). The app shows the scaled probabilities everywhere.")
 REJECT_NOTE = ("**\"That's not a digit.\"** The Draw tab flags a drawing when it is unlike the training digits "
-               "(its last-layer features are far from every digit's), the models disagree, or even the best guess "
-               "is unsure; the answer is still shown, greyed, with the reason. Measured on writers no model saw: about "
-               "2–3 % of their real digits are flagged, and about 8 in 10 stars, letters, scribbles and crossed-out "
-               "digits (benchmarks/trust.py).")
+               "(its last-layer features are far from every digit's, in six models) or no model finds a digit's "
+               "evidence strong; the answer is still shown, greyed, with the reason. Measured on writers no model "
+               "saw: about 2 % of their real digits are flagged, and nearly 9 in 10 letters, symbols, shapes, "
+               "scribbles, two-digit drawings and crossed-out digits (benchmarks/trust.py).")
 FOOL_INTRO = ("**Fool it.** The attack changes each of the 28×28 pixels the model sees by at most ε (FGSM's sign "
               "of the gradient, 8 PGD steps) to change its answer. Your drawing itself is never changed.")
 
