@@ -9,7 +9,8 @@ when the pen lifts), `stroke_done` (every output of that stroke has arrived: the
 what the model sees; Predict pressed after it must agree), then `tabs` (each tab opened in order shows its
 first content, harness/tab_checks.FIRST_CONTENT) and `all_tabs` (the last of them). RSS of the server just after
 HTTP 200 and once every tab has been opened. Baselines in the same run: `python -c "import gradio, torch"` (the
-floor no app start can beat here) and a second visitor on the running server (page opened → correct prediction).
+floor no app start can beat here), a second visitor on the running server (page opened → correct prediction), and
+that visit on a bare gradio page holding only the pad and a label (what no layout of this app can beat here).
 Where the time goes: the top cumulative imports of `python -X importtime -c "import app"` and the top functions
 of a cProfile of build_demo(). `--cold` first evicts the repository's and the virtualenv's files from the page
 cache (posix_fadvise DONTNEED per file, no root needed; pages other processes hold mapped stay) for one more run.
@@ -180,6 +181,39 @@ def one_run(browser, have_mnist: bool) -> dict:
     return res
 
 
+def bare_pad_visits(browser, n: int = 3) -> float:
+    """Baseline for the second visitor: a bare gradio page with only this app's pad and a label, served in this
+    process; median seconds from opening it to the label showing 7 (what no layout of the app can beat here)."""
+    import gradio as gr
+
+    from ui.common import BRUSH_RADIUS, CANVAS, blank_pad
+
+    def read(value: dict) -> dict:
+        a = value.get("composite")
+        return {"7": 1.0} if a is not None and a.ndim == 3 and (a[..., :3].min(axis=2) < 128).any() else {}
+
+    with gr.Blocks() as demo:
+        with gr.Column():
+            pad = gr.Sketchpad(value=blank_pad(), image_mode="RGBA", type="numpy", canvas_size=(CANVAS, CANVAS),
+                               layers=False, transforms=(), elem_id="pad", interactive=True,
+                               brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_RADIUS))
+        label = gr.Label(elem_id="label")
+        pad.input(read, pad, label)
+    port = free_port()
+    demo.queue().launch(server_port=port, prevent_thread_lock=True, quiet=True)
+    times = []
+    try:
+        for _ in range(n):
+            page = browser.new_page(viewport=DESKTOP)
+            t0 = time.perf_counter()
+            seen, _done = draw_seven(AppPage(page).goto(f"http://127.0.0.1:{port}/"))
+            times.append(seen - t0)
+            page.close()
+    finally:
+        demo.close()
+    return statistics.median(times)
+
+
 def main() -> None:
     """Run the cold start(s), print a summary and one JSON line."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -207,6 +241,8 @@ def main() -> None:
             print("   tabs (opened one after another): " + ", ".join(f"{k} {v:.1f}" for k, v in r["tabs"].items()))
             print(f"   each tab on its own, click -> content (max {max(r['tab_open'].values()):.1f} s; from page ready "
                   f"{r['each_tab_from_pad']:.1f} s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["tab_open"].items()))
+        bare = bare_pad_visits(browser)
+        print(f"baseline: a bare gradio page with only the pad and a label, opened -> 7 shown: {bare:.1f} s")
         cold = None
         if args.cold:
             n = evict_page_cache()
@@ -228,7 +264,8 @@ def main() -> None:
                       "all_tabs_s": med("all_tabs"),
                       "each_tab_from_pad_s": med("each_tab_from_pad"),
                       "second_visitor_s": med("second_visitor"),
-                      "second_visitor_done_s": med("second_visitor_done"), "rss_at_http_mb": med("rss_at_http_mb"),
+                      "second_visitor_done_s": med("second_visitor_done"), "bare_pad_page_s": round(bare, 2),
+                      "rss_at_http_mb": med("rss_at_http_mb"),
                       "rss_after_tabs_mb": med("rss_after_tabs_mb"), "floor_import_gradio_torch_s": round(floor, 2),
                       "tabs_s": {k: round(v, 2) for k, v in runs[-1]["tabs"].items()},
                       "tab_open_s": {k: round(v, 2) for k, v in runs[-1]["tab_open"].items()},
