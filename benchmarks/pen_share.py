@@ -47,6 +47,7 @@ def main() -> None:
     for n in shares:
         train = fit_mnist if n == 0 else followed_by(fit_mnist, render_pen_set(digits, n, 11, 2))
         cfg = dataclasses.replace(spec.best_recipe, pen_renders=0, train_size=len(train))
+        torch.manual_seed(cfg.seed)  # initial weights from the recipe's seed, as `python -m mnist_demo.train` does
         model, t0 = spec.build(), time.perf_counter()
         clean = next(ev.metrics["accuracy"] for ev in fit_and_score(model, cfg, train, val_mnist)
                      if isinstance(ev, Scored))

@@ -39,6 +39,9 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, quiet: bool = False) 
 
     train = with_pen_renders(with_pad_renders(load_mnist(train=True), cfg.pad_renders), cfg.pen_renders)
     test = load_mnist(train=False)
+    # The initial weights come from the recipe's seed too, not from whatever drew on the global generator before:
+    # a rebuild starts from the same weights (benchmarks/pen_share.py saw a process's first model vary).
+    torch.manual_seed(cfg.seed)
     model = get_spec(name).build()
     bar = None if quiet else tqdm(total=1, desc=name, unit="step", dynamic_ncols=True)
     for ev in fit_and_score(model, cfg, train, test, device):

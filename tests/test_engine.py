@@ -10,6 +10,7 @@ import torch
 from mnist_demo.config import TrainConfig
 from mnist_demo.engine import evaluate, train_classifier, validate_config
 from mnist_demo.models import PAD_AUGMENT, build_model
+from tests.support.data import needs_mnist
 
 CFG = TrainConfig(epochs=3, batch_size=32, lr=3e-3, eval_every=8, eval_size=256, log_every=4, seed=3)
 
@@ -68,3 +69,15 @@ def test_train_size_subset(tiny_split) -> None:
 def test_bad_recipes_are_refused(bad, match) -> None:
     with pytest.raises(ValueError, match=match):
         validate_config(dataclasses.replace(CFG, **bad))
+
+
+@needs_mnist
+def test_the_cli_fit_starts_from_the_recipes_seed() -> None:
+    """`python -m mnist_demo.train` rebuilds the same weights whatever drew on the global generator before."""
+    from mnist_demo.train import fit, recipe_config
+
+    cfg = recipe_config("mlp", "seed", max_steps=3)
+    first, _ = fit("mlp", cfg, torch.device("cpu"), quiet=True)
+    torch.rand(1000)  # anything else drawing random numbers in between
+    again, _ = fit("mlp", cfg, torch.device("cpu"), quiet=True)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
