@@ -20,6 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "2000")
 import gradio as gr
 
 from mnist_demo.config import pick_device
+from mnist_demo.experiments.sincos_live import warm_up_sincos  # ui/sincos_tab imports it anyway
 from mnist_demo.registry import ModelRegistry
 from mnist_demo.service import Service
 from mnist_demo.session import PUBLIC_LIMITS, Limits
@@ -75,13 +76,6 @@ def visitor_files_root() -> Path:
     from gradio.utils import get_upload_folder
 
     return Path(get_upload_folder()) / "mnist_demo"
-
-
-def warm_up_sincos() -> None:
-    """The sin → cos tab's first tiny fit (a warm-up task, run after start): imported here, not by `import app`."""
-    from mnist_demo.experiments.sincos_live import warm_up_sincos as first_fit
-
-    first_fit()
 
 
 def build_demo(service: Service) -> gr.Blocks:

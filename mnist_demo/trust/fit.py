@@ -36,16 +36,7 @@ from ..fileio import atomic_write
 from ..models import CLASSIFIERS
 from ..recorded_run import checkpoint_sha
 from .calibration import CALIBRATION_PATH, fit_temperature, record_temperature, reliability
-from .reject import (
-    RejectRule,
-    auroc,
-    class_statistics,
-    energy,
-    features_and_logits,
-    mahalanobis,
-    max_softmax,
-    save_rule,
-)
+from .reject import DOUBT, RejectRule, auroc, class_statistics, features_and_logits, mahalanobis, save_rule
 
 VAL_SEED = 2121  # the MNIST subset and the training writers' renders (not the seeds the training renders used)
 VAL_MNIST = 10_000
@@ -187,20 +178,20 @@ def fit_rule(models: dict[str, torch.nn.Module], xp: torch.Tensor, yp: np.ndarra
     from sklearn.linear_model import LogisticRegression
 
     sigs = [*(("distance", m) for m in DISTANCE_MODELS if m in models),
-            *((k, m) for m in DOUBT_MODELS if m in models for k in ("energy", "msp"))]
+            *((k, m) for m in DOUBT_MODELS if m in models for k in DOUBT)]
     fit_set = nondigit_suite(FIT_SEED, FIT_SIZE)
     xn, bn = images(fit_set)
     xn = xn[~bn]
     kinds = np.array([s["kind"] for s in fit_set])[~bn]
     fold = np.searchsorted(np.array(TRAIN_WRITERS), writers) % FOLDS  # writer i goes to fold i mod FOLDS
+    passes = {m: (features_and_logits(models[m], xp), features_and_logits(models[m], xn))  # one per model
+              for m in dict.fromkeys(m for _, m in sigs)}
     cols_r, cols_n, stats = [], [], {}
     for kind, name in sigs:
-        fr, zr = features_and_logits(models[name], xp)
-        fn, zn = features_and_logits(models[name], xn)
-        if kind in ("energy", "msp"):
-            score = energy if kind == "energy" else max_softmax
-            cols_r.append(score(zr))
-            cols_n.append(score(zn))
+        (fr, zr), (fn, zn) = passes[name]
+        if kind in DOUBT:
+            cols_r.append(DOUBT[kind](zr))
+            cols_n.append(DOUBT[kind](zn))
             continue
         stats[name] = class_statistics(fr, yp)  # the app's statistics: every training writer
         oof = np.zeros(len(xp))

@@ -31,8 +31,6 @@ from ..config import CHECKPOINT_DIR
 from ..fileio import atomic_write
 
 FILE_NAME = "reject.npz"  # float32 statistics, compressed (~1 MB); loaded with allow_pickle=False
-KINDS = ("distance", "energy", "msp")
-DOUBT = ("energy", "msp")  # the kinds that say "the models are unsure", as opposed to "far from the digits"
 
 
 def class_statistics(features: np.ndarray, labels: np.ndarray, shrink: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +66,11 @@ def max_softmax(logits: np.ndarray) -> np.ndarray:
     from scipy.special import softmax
 
     return -softmax(np.asarray(logits, np.float64), axis=1).max(1)
+
+
+# The kinds that say "the models are unsure" (as opposed to "far from the digits"), each a function of raw logits.
+DOUBT = {"energy": energy, "msp": max_softmax}
+KINDS = ("distance", *DOUBT)
 
 
 @torch.inference_mode()
@@ -107,8 +110,7 @@ class RejectRule:
             f, z = features_and_logits(models[name], x)
             if name in self.stats:
                 cols[("distance", name)] = np.log(np.maximum(mahalanobis(f, *self.stats[name]), 1e-6))
-            cols[("energy", name)] = energy(z)
-            cols[("msp", name)] = max_softmax(z)
+            cols.update({(kind, name): score(z) for kind, score in DOUBT.items()})
         return np.stack([cols[s] for s in self.signals], 1)
 
     def score(self, sig: np.ndarray) -> np.ndarray:
